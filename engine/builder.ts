@@ -1,0 +1,303 @@
+// The Builder: walks the goals' targets in dependency order (scheduler), asks the rebuilder
+// whether each must run (decide), runs the stale ones (run), and records the outcome (state).
+// Staleness is decided when a target's dependencies have finished, not up front, because early
+// cutoff needs their new output hashes. Everything it has to say goes out as events.
+import { decide, type Decision, type Reason } from './decide.ts';
+import { Disk } from './disk.ts';
+import type { BuildEvent, Listener } from './events.ts';
+import { computeFingerprint, type Fingerprint } from './fingerprint.ts';
+import type { Graph } from './graph.ts';
+import { Hasher, MISSING } from './hash.ts';
+import { runTarget, tailOf } from './run.ts';
+import { Scheduler } from './schedule.ts';
+import type { Target } from './spec.ts';
+import type { StateStore, SuccessRecord } from './state.ts';
+import type { TargetOutcome } from './types.ts';
+import path from 'node:path';
+
+export interface BuildOptions {
+  root: string;
+  graph: Graph;
+  /** Targets the goals reach. */
+  closure: Set<string>;
+  /** Targets forced to run (-B). */
+  forced: Set<string>;
+  jobs: number;
+  keepGoing: boolean;
+  dryRun: boolean;
+  env: NodeJS.ProcessEnv;
+  /** Hash of the targets module and the local modules it imports: part of every action's identity. */
+  moduleHash: string;
+  state: StateStore;
+  hasher: Hasher;
+  buildId: string;
+  goals: string[];
+  signal: AbortSignal;
+  emit: Listener;
+}
+
+export interface BuildResult {
+  ok: boolean;
+  interrupted: boolean;
+  outcomes: Map<string, TargetOutcome>;
+  ran: string[];
+}
+
+type Status = TargetOutcome['status'];
+const NOT_OK: ReadonlySet<Status> = new Set(['failed', 'blocked', 'skipped']);
+
+export function build(o: BuildOptions): Promise<BuildResult> {
+  return new Builder(o).run();
+}
+
+class Builder {
+  private readonly sched: Scheduler;
+  private readonly outcomes = new Map<string, TargetOutcome>();
+  private readonly queue: Array<{ t: Target; fp: Fingerprint; reasons: Reason[]; degraded: boolean }> = [];
+  /** Dry run: targets that would run, so dependents "may run". */
+  private readonly willChange = new Set<string>();
+  private readonly ran: string[] = [];
+  private readonly disk: Disk;
+  private stopping = false;
+  private finished = false;
+  private done!: (r: BuildResult) => void;
+  private readonly started = Date.now();
+
+  constructor(private readonly o: BuildOptions) {
+    const g = o.graph;
+    this.disk = new Disk(o.root);
+    this.sched = new Scheduler(
+      g.order.filter((n) => o.closure.has(n)),
+      (n) => g.depsOf.get(n)!,
+      (n) => g.dependentsOf.get(n)!,
+      (n) => o.closure.has(n),
+      Math.max(1, o.jobs),
+    );
+  }
+
+  run(): Promise<BuildResult> {
+    this.o.emit({ type: 'build-start', buildId: this.o.buildId, goals: this.o.goals, targets: this.o.closure.size, jobs: this.sched.jobs, dryRun: this.o.dryRun });
+    for (const w of this.o.state.warnings) this.o.emit({ type: 'warning', message: w });
+    return new Promise((resolve) => {
+      this.done = resolve;
+      this.o.signal.addEventListener('abort', () => this.pump(), { once: true });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    do {
+      for (let n = this.sched.next(); n !== undefined; n = this.sched.next()) this.consider(n);
+      for (let i = 0; i < this.queue.length; ) {
+        const item = this.queue[i]!;
+        if (this.o.signal.aborted || (this.stopping && !item.t.runOnFailure)) {
+          this.queue.splice(i, 1);
+          this.settle(item.t.name, this.outcome(item.t, 'skipped', {}));
+          this.o.emit({ type: 'skipped', target: item.t.name, why: this.o.signal.aborted ? 'interrupted' : 'the build stopped after a failure (use -k to keep going)' });
+          continue;
+        }
+        if (!this.sched.canStart(item.t.pool)) { i++; continue; }
+        this.queue.splice(i, 1);
+        this.sched.started(item.t.pool);
+        void this.execute(item.t, item.fp, item.degraded).catch((e: unknown) => this.crashed(item.t, e)).then(() => {
+          this.sched.finished(item.t.pool);
+          this.pump();
+        });
+      }
+      // Skipping releases more targets: go round until nothing new is ready.
+    } while (!this.sched.idle);
+    if (this.sched.running === 0 && this.queue.length === 0 && !this.finished) {
+      this.finished = true;
+      this.finish();
+    }
+  }
+
+  private settle(name: string, outcome: TargetOutcome): void {
+    this.outcomes.set(name, outcome);
+    this.sched.settle(name);
+  }
+
+  private outcome(t: Target, status: Status, extra: Partial<TargetOutcome>): TargetOutcome {
+    const out: TargetOutcome = { name: t.name, status, outputs: t.outputs, deps: this.o.graph.depsOf.get(t.name)! };
+    if (typeof t.run === 'string') out.command = t.run;
+    else if (t.run) out.command = `action ${t.name}`;
+    if (t.log) out.log = t.log;
+    return Object.assign(out, extra);
+  }
+
+  /** The rebuilder's step for one target whose dependencies have all settled. */
+  private consider(name: string): void {
+    const o = this.o;
+    const t = o.graph.byName.get(name)!;
+    const deps = o.graph.depsOf.get(name)!.filter((d) => o.closure.has(d));
+    const notOk = deps.filter((d) => NOT_OK.has(this.outcomes.get(d)!.status));
+    if (o.signal.aborted) {
+      this.settle(name, this.outcome(t, 'skipped', {}));
+      return;
+    }
+    if (notOk.length && !t.runOnFailure) {
+      const roots = new Set<string>();
+      let anyFailed = false;
+      for (const d of notOk) {
+        const oc = this.outcomes.get(d)!;
+        if (oc.status === 'failed') { roots.add(d); anyFailed = true; }
+        else if (oc.status === 'blocked') { for (const b of oc.blockedBy ?? []) roots.add(b); anyFailed = true; }
+      }
+      if (anyFailed) {
+        this.settle(name, this.outcome(t, 'blocked', { blockedBy: [...roots] }));
+        o.emit({ type: 'blocked', target: name, by: [...roots] });
+      } else {
+        this.settle(name, this.outcome(t, 'skipped', {}));
+        o.emit({ type: 'skipped', target: name, why: 'its dependencies were not built' });
+      }
+      return;
+    }
+    if (this.stopping && !t.runOnFailure) {
+      this.settle(name, this.outcome(t, 'skipped', {}));
+      o.emit({ type: 'skipped', target: name, why: 'the build stopped after a failure (use -k to keep going)' });
+      return;
+    }
+    if (t.alias) {
+      this.settle(name, this.outcome(t, 'fresh', {}));
+      if (deps.some((d) => this.willChange.has(d))) this.willChange.add(name);
+      return;
+    }
+    let fp: Fingerprint;
+    let outputs: Record<string, string>;
+    try {
+      fp = computeFingerprint(t, o.hasher, o.env, o.moduleHash);
+      outputs = {};
+      for (const out of t.outputs) outputs[out] = o.hasher.hashPath(out);
+    } catch (e) {
+      // An unreadable input (permissions, I/O error): name it and fail this target.
+      const msg = `cannot hash its inputs or outputs: ${(e as Error).message}`;
+      this.settle(name, this.outcome(t, 'failed', { error: msg }));
+      o.emit({ type: 'finish', target: name, status: 'failed', durationMs: 0, error: msg, tail: [] });
+      if (!o.keepGoing) this.stopping = true;
+      return;
+    }
+    const history = o.state.history.get(name);
+    const decision: Decision = decide({ policy: t.rebuild, forced: o.forced.has(name), history, now: fp.parts, outputs, failedDeps: notOk });
+    const rec = history?.ok;
+    if (decision.action !== 'run') {
+      const upstream = deps.some((d) => this.willChange.has(d));
+      if (o.dryRun && upstream && decision.action === 'fresh') {
+        this.willChange.add(name);
+        o.emit({ type: 'decision', target: name, action: 'may-run', reasons: [], ...cmd(t) });
+      } else {
+        o.emit({ type: 'decision', target: name, action: decision.action, reasons: decision.action === 'keep' ? decision.reasons : [] });
+      }
+      const extra: Partial<TargetOutcome> = {};
+      if (rec) Object.assign(extra, { buildId: rec.b, durationMs: rec.ms, exitCode: 0 });
+      this.settle(name, this.outcome(t, decision.action === 'keep' ? 'kept' : 'fresh', extra));
+      return;
+    }
+    o.emit({ type: 'decision', target: name, action: 'run', reasons: decision.reasons, ...cmd(t) });
+    if (o.dryRun) {
+      this.willChange.add(name);
+      this.settle(name, this.outcome(t, 'fresh', {}));
+      return;
+    }
+    this.queue.push({ t, fp, reasons: decision.reasons, degraded: notOk.length > 0 });
+  }
+
+  private async execute(t: Target, fp: Fingerprint, degraded: boolean): Promise<void> {
+    const o = this.o;
+    const name = t.name;
+    const t0 = Date.now();
+    const last: string[] = [];
+    o.state.recordStart(name, o.buildId);
+    const start: BuildEvent = { type: 'start', target: name, command: typeof t.run === 'string' ? t.run : `action ${name}` };
+    if (t.log) start.log = t.log;
+    const expected = o.state.history.get(name)?.ok?.ms;
+    if (expected !== undefined) start.expectedMs = expected;
+    o.emit(start);
+    const inputs = Object.keys(fp.parts.inputs).filter((k) => !k.startsWith('glob:'));
+    const res = await runTarget({
+      root: o.root,
+      target: t,
+      inputs,
+      buildId: o.buildId,
+      signal: o.signal,
+      env: o.env,
+      onLine: (line) => {
+        last.push(line);
+        if (last.length > 20) last.shift();
+        o.emit({ type: 'output', target: name, line });
+      },
+      outcomes: () => this.allOutcomes(),
+      writeFile: async (rel, data) => this.disk.writeAtomic(rel, data),
+    });
+    const ms = Date.now() - t0;
+    if (o.signal.aborted) {
+      // No record: the start marker stays, so the next build reruns exactly this target.
+      this.settle(name, this.outcome(t, 'skipped', { error: 'interrupted' }));
+      o.emit({ type: 'finish', target: name, status: 'interrupted', durationMs: ms });
+      return;
+    }
+    let error = res.error;
+    const out: Record<string, string> = {};
+    if (res.ok) {
+      for (const p of t.outputs) {
+        o.hasher.invalidate(p);
+        const h = o.hasher.hashPath(p);
+        if (h === MISSING) { error = `declared output '${p}' was not created`; break; }
+        out[p] = h;
+      }
+    }
+    if (error === undefined) {
+      const rec: SuccessRecord = { k: 'ok', t: name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: fp.parts.inputs, out, ms, b: o.buildId };
+      if (degraded) rec.degraded = true;
+      o.state.recordSuccess(rec);
+      this.ran.push(name);
+      this.settle(name, this.outcome(t, 'built', { exitCode: res.exitCode, durationMs: ms, buildId: o.buildId }));
+      const fin: BuildEvent = { type: 'finish', target: name, status: 'built', durationMs: ms, exitCode: res.exitCode };
+      if (t.log) fin.log = t.log;
+      o.emit(fin);
+      return;
+    }
+    o.state.recordFailure({ k: 'fail', t: name, b: o.buildId, ms, code: res.exitCode, err: error, cmd: fp.parts.command });
+    this.ran.push(name);
+    const tail = t.log ? tailOf(path.join(o.root, t.log)) : last;
+    this.settle(name, this.outcome(t, 'failed', { exitCode: res.exitCode, durationMs: ms, buildId: o.buildId, error }));
+    const fin: BuildEvent = { type: 'finish', target: name, status: 'failed', durationMs: ms, exitCode: res.exitCode, error, tail };
+    if (t.log) fin.log = t.log;
+    o.emit(fin);
+    if (!o.keepGoing) this.stopping = true;
+  }
+
+  /** An engine-side error while running a target (e.g. its output cannot be read): the target fails. */
+  private crashed(t: Target, e: unknown): void {
+    const error = `hubmake could not finish this target: ${(e as Error).message ?? String(e)}`;
+    if (this.outcomes.has(t.name)) return;
+    this.settle(t.name, this.outcome(t, 'failed', { error }));
+    this.o.emit({ type: 'finish', target: t.name, status: 'failed', durationMs: 0, error, tail: [] });
+    if (!this.o.keepGoing) this.stopping = true;
+  }
+
+  /** This build's outcomes, and for targets outside the goals what the state remembers. */
+  private allOutcomes(): TargetOutcome[] {
+    return this.o.graph.targets.map((t) => {
+      const now = this.outcomes.get(t.name);
+      if (now) return now;
+      const h = this.o.state.history.get(t.name);
+      if (h?.fail) return this.outcome(t, 'failed', { buildId: h.fail.b, durationMs: h.fail.ms, exitCode: h.fail.code, error: h.fail.err });
+      if (h?.ok) return this.outcome(t, 'fresh', { buildId: h.ok.b, durationMs: h.ok.ms, exitCode: 0 });
+      return this.outcome(t, 'skipped', {});
+    });
+  }
+
+  private finish(): void {
+    const o = this.o;
+    const counts: Record<Status, number> = { built: 0, fresh: 0, kept: 0, failed: 0, blocked: 0, skipped: 0 };
+    for (const [n, oc] of this.outcomes) if (!o.graph.byName.get(n)!.alias) counts[oc.status]++;
+    const interrupted = o.signal.aborted;
+    const ok = !interrupted && counts.failed === 0 && counts.blocked === 0 && counts.skipped === 0;
+    o.emit({ type: 'build-end', buildId: o.buildId, ok, interrupted, counts, durationMs: Date.now() - this.started, ran: this.ran });
+    this.done({ ok, interrupted, outcomes: this.outcomes, ran: this.ran });
+  }
+}
+
+function cmd(t: Target): { command?: string } {
+  return typeof t.run === 'string' ? { command: t.run } : t.run ? { command: `action ${t.name}` } : {};
+}

@@ -1,0 +1,174 @@
+// The command line: options → load the targets module → build → exit code (0 ok, 1 a target
+// failed, 2 usage or declaration error, 130 interrupted). Kept apart from build.ts so that tests
+// and benchmarks can call main() in-process.
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { DeclarationError, formatDiagnostic } from './errors.ts';
+import type { BuildEvent } from './events.ts';
+import { resolveGoals } from './graph.ts';
+import { loadTargets, type Loaded } from './load.ts';
+import { plainReporter, stdio } from './report/plain.ts';
+import { jsonReporter } from './report/json.ts';
+import { renderGraph } from './report/graph.ts';
+import { describeReason } from './decide.ts';
+
+export const HELP = `Usage: npx tsx build.ts [goals...] [options]
+
+A goal is a target name, an output path, or a glob over target names. Without goals the
+alias 'default' is built if it exists, else every target.
+
+Options:
+  -f, --file <module>      targets module (default targets/index.ts)
+  -C, --directory <dir>    root directory (default: current directory)
+  -n, --dry-run            print what would run and why; change nothing
+      --explain            print the exact reason for every target that runs (or is kept)
+  -j, --jobs <n>           parallel jobs (default: CPU count)
+  -k, --keep-going         keep building what does not depend on a failed target
+  -B, --always-make        rerun the goals' targets regardless of their state
+      --json               newline-delimited JSON events on stdout
+      --list               list targets with their descriptions
+      --status             show fresh/stale per target without building
+      --graph <format>     print the goals' graph: mermaid or dot
+  -h, --help               this text
+
+Exit codes: 0 success (including nothing to do), 1 a target failed, 2 usage or declaration error,
+130 interrupted.`;
+
+export interface CliOptions {
+  goals: string[];
+  file: string;
+  root: string;
+  dryRun: boolean;
+  explain: boolean;
+  jobs: number;
+  keepGoing: boolean;
+  always: boolean;
+  json: boolean;
+  list: boolean;
+  status: boolean;
+  graph: 'mermaid' | 'dot' | undefined;
+  help: boolean;
+}
+
+export function parseCli(argv: string[]): CliOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        file: { type: 'string', short: 'f' },
+        directory: { type: 'string', short: 'C' },
+        'dry-run': { type: 'boolean', short: 'n' },
+        explain: { type: 'boolean' },
+        jobs: { type: 'string', short: 'j' },
+        'keep-going': { type: 'boolean', short: 'k' },
+        'always-make': { type: 'boolean', short: 'B' },
+        json: { type: 'boolean' },
+        list: { type: 'boolean' },
+        status: { type: 'boolean' },
+        graph: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new DeclarationError({ field: 'command line', message: (e as Error).message, hint: 'see --help' });
+  }
+  const v = parsed.values;
+  let jobs = os.availableParallelism?.() ?? os.cpus().length;
+  if (v.jobs !== undefined) {
+    jobs = Number(v.jobs);
+    if (!Number.isInteger(jobs) || jobs < 1) throw new DeclarationError({ field: '--jobs', message: `must be a positive integer, got '${v.jobs}'` });
+  }
+  if (v.graph !== undefined && v.graph !== 'mermaid' && v.graph !== 'dot') {
+    throw new DeclarationError({ field: '--graph', message: `must be 'mermaid' or 'dot', got '${v.graph}'` });
+  }
+  return {
+    goals: parsed.positionals,
+    file: v.file ?? 'targets/index.ts',
+    root: path.resolve(v.directory ?? '.'),
+    dryRun: !!v['dry-run'],
+    explain: !!v.explain,
+    jobs,
+    keepGoing: !!v['keep-going'],
+    always: !!v['always-make'],
+    json: !!v.json,
+    list: !!v.list,
+    status: !!v.status,
+    graph: v.graph as CliOptions['graph'],
+    help: !!v.help,
+  };
+}
+
+export function newBuildId(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace(/\.(\d+)Z$/, '.$1Z') + `-${process.pid}`;
+}
+
+/** Runs the command line; resolves to the exit code. */
+export async function main(argv: string[], signal?: AbortSignal): Promise<number> {
+  let opts: CliOptions;
+  try {
+    opts = parseCli(argv);
+  } catch (e) {
+    return declarationExit(e);
+  }
+  if (opts.help) {
+    stdio.out(HELP);
+    return 0;
+  }
+  const emit = opts.json ? jsonReporter() : plainReporter({ explain: opts.explain, dryRun: opts.dryRun });
+  let loaded: Loaded;
+  let goals: { goals: string[]; closure: Set<string> };
+  try {
+    loaded = await loadTargets(opts.root, opts.file);
+    goals = resolveGoals(loaded.graph, opts.goals);
+  } catch (e) {
+    if (opts.json && e instanceof DeclarationError) emit({ type: 'error', diagnostics: e.diagnostics });
+    return declarationExit(e);
+  }
+  const g = loaded.graph;
+  if (opts.list) {
+    const width = Math.min(60, Math.max(...g.targets.map((t) => t.name.length)));
+    for (const t of g.targets) stdio.out(`${t.name.padEnd(width)}  ${t.alias ? '(alias) ' : ''}${t.description ?? ''}`.trimEnd());
+    return 0;
+  }
+  if (opts.graph) {
+    stdio.out(renderGraph(g, goals.closure, opts.graph));
+    return 0;
+  }
+  const { runBuild } = await import('./session.ts');
+  const statusView = opts.status ? statusReporter() : undefined;
+  return runBuild({
+    root: opts.root,
+    loaded,
+    goals: goals.goals,
+    closure: goals.closure,
+    always: opts.always,
+    jobs: opts.jobs,
+    keepGoing: opts.keepGoing,
+    dryRun: opts.dryRun || opts.status,
+    emit: statusView ?? emit,
+    ...(signal ? { signal } : {}),
+  });
+}
+
+function statusReporter(): (e: BuildEvent) => void {
+  return (e) => {
+    if (e.type === 'decision') {
+      const word = e.action === 'run' ? 'stale' : e.action === 'may-run' ? 'stale?' : e.action === 'keep' ? 'kept' : 'fresh';
+      const why = e.reasons[0] ? `  (${describeReason(e.reasons[0])}${e.reasons.length > 1 ? `, +${e.reasons.length - 1} more` : ''})` : e.action === 'may-run' ? '  (an upstream target is stale)' : '';
+      stdio.out(`${word.padEnd(7)} ${e.target}${why}`);
+    } else if (e.type === 'warning') stdio.err(`hubmake: warning: ${e.message}`);
+    else if (e.type === 'blocked') stdio.out(`blocked ${e.target}`);
+  };
+}
+
+function declarationExit(e: unknown): number {
+  if (e instanceof DeclarationError) {
+    for (const d of e.diagnostics) stdio.err(`hubmake: error: ${formatDiagnostic(d)}`);
+    return 2;
+  }
+  throw e;
+}

@@ -1,0 +1,124 @@
+// The rebuilder: whether a target runs, and why. Pure: given what was recorded and what is on
+// disk now, it returns a decision with every reason, so --explain, --dry-run and --status all
+// say the same thing the build acts on.
+import { flattenJson } from './canonical.ts';
+import type { FingerprintParts } from './fingerprint.ts';
+import { MISSING } from './hash.ts';
+import type { SuccessRecord, TargetHistory } from './state.ts';
+import { partsOf } from './state.ts';
+
+export type Reason =
+  | { kind: 'never-built' }
+  | { kind: 'forced' }
+  | { kind: 'unfinished'; build: string }
+  | { kind: 'last-failed'; build: string; error: string }
+  | { kind: 'output-missing'; path: string }
+  | { kind: 'output-modified'; path: string; old: string; now: string }
+  | { kind: 'command-changed'; old: string; now: string }
+  | { kind: 'params-changed'; key: string; old: string | undefined; now: string | undefined }
+  | { kind: 'env-changed'; name: string; old: string | null | undefined; now: string | null }
+  | { kind: 'input-changed'; path: string; old: string | undefined; now: string | undefined }
+  | { kind: 'deps-failed'; deps: string[] }
+  | { kind: 'degraded-before' };
+
+export type Decision =
+  | { action: 'fresh' }
+  | { action: 'run'; reasons: Reason[] }
+  /** rebuild: 'missing' with outputs present: inputs may have changed, the outputs are kept. */
+  | { action: 'keep'; reasons: Reason[] };
+
+export interface DecideInput {
+  policy: 'stale' | 'missing';
+  forced: boolean;
+  history: TargetHistory | undefined;
+  now: FingerprintParts;
+  /** Current hash of every declared output (MISSING when absent). */
+  outputs: Record<string, string>;
+  /** Dependencies that did not succeed in this build (runOnFailure targets run anyway). */
+  failedDeps: string[];
+}
+
+export function decide(d: DecideInput): Decision {
+  const missing = Object.keys(d.outputs).filter((o) => d.outputs[o] === MISSING);
+  if (d.forced) return { action: 'run', reasons: [{ kind: 'forced' }] };
+  if (d.failedDeps.length) return { action: 'run', reasons: [{ kind: 'deps-failed', deps: d.failedDeps }] };
+
+  if (d.policy === 'missing') {
+    if (missing.length) return { action: 'run', reasons: missing.map((path) => ({ kind: 'output-missing' as const, path })) };
+    const rec = d.history?.ok;
+    const changed = rec ? fingerprintReasons(partsOf(rec), d.now) : [{ kind: 'never-built' as const }];
+    return changed.length ? { action: 'keep', reasons: changed } : { action: 'fresh' };
+  }
+
+  const reasons: Reason[] = [];
+  const h = d.history;
+  const rec = h?.ok;
+  if (!rec) reasons.push({ kind: 'never-built' });
+  if (h?.unfinished) reasons.push({ kind: 'unfinished', build: h.unfinished.b });
+  if (h?.fail) reasons.push({ kind: 'last-failed', build: h.fail.b, error: h.fail.err });
+  for (const path of missing) reasons.push({ kind: 'output-missing', path });
+  if (rec) {
+    reasons.push(...outputReasons(rec, d.outputs));
+    reasons.push(...fingerprintReasons(partsOf(rec), d.now));
+    if (rec.degraded) reasons.push({ kind: 'degraded-before' });
+  }
+  return reasons.length ? { action: 'run', reasons } : { action: 'fresh' };
+}
+
+function outputReasons(rec: SuccessRecord, outputs: Record<string, string>): Reason[] {
+  const out: Reason[] = [];
+  for (const [path, now] of Object.entries(outputs)) {
+    if (now === MISSING) continue;
+    const old = rec.out[path];
+    if (old === undefined) out.push({ kind: 'output-missing', path }); // newly declared output
+    else if (old !== now) out.push({ kind: 'output-modified', path, old, now });
+  }
+  return out;
+}
+
+export function fingerprintReasons(old: FingerprintParts, now: FingerprintParts): Reason[] {
+  const out: Reason[] = [];
+  if (old.command !== now.command) out.push({ kind: 'command-changed', old: old.command, now: now.command });
+  if (old.params !== now.params) {
+    const a = old.params ? flattenJson(JSON.parse(old.params)) : new Map<string, string>();
+    const b = now.params ? flattenJson(JSON.parse(now.params)) : new Map<string, string>();
+    for (const k of new Set([...a.keys(), ...b.keys()])) {
+      if (a.get(k) !== b.get(k)) out.push({ kind: 'params-changed', key: k, old: a.get(k), now: b.get(k) });
+    }
+  }
+  for (const k of new Set([...Object.keys(old.env), ...Object.keys(now.env)])) {
+    if (old.env[k] !== now.env[k]) out.push({ kind: 'env-changed', name: k, old: old.env[k], now: now.env[k] ?? null });
+  }
+  for (const k of new Set([...Object.keys(old.inputs), ...Object.keys(now.inputs)])) {
+    if (old.inputs[k] !== now.inputs[k]) out.push({ kind: 'input-changed', path: k, old: old.inputs[k], now: now.inputs[k] });
+  }
+  return out;
+}
+
+const short = (h: string | undefined | null) => (h === undefined ? 'absent' : h === null ? 'unset' : h === MISSING ? 'missing' : h.replace(/^tree:/, 'tree ').slice(0, 12));
+
+/** One line per reason, in the words of the README. */
+export function describeReason(r: Reason): string {
+  switch (r.kind) {
+    case 'never-built': return 'never built successfully';
+    case 'forced': return 'forced by -B/--always-make';
+    case 'unfinished': return `previous run (build ${r.build}) did not finish`;
+    case 'last-failed': return `last run (build ${r.build}) failed: ${r.error.split('\n')[0]}`;
+    case 'output-missing': return `output ${r.path} is missing`;
+    case 'output-modified': return `output ${r.path} was modified since it was built (recorded ${short(r.old)}, now ${short(r.now)}); rebuilding it`;
+    case 'command-changed': return `command changed: ${truncate(r.old)} -> ${truncate(r.now)}`;
+    case 'params-changed': return `params key ${r.key} changed: ${r.old ?? 'absent'} -> ${r.now ?? 'absent'}`;
+    case 'env-changed': return `env ${r.name} changed: ${r.old === undefined ? 'untracked' : JSON.stringify(r.old)} -> ${JSON.stringify(r.now)}`;
+    case 'input-changed':
+      if (r.old === undefined) return `input ${r.path} is new (${short(r.now)})`;
+      if (r.now === undefined) return `input ${r.path} is gone (was ${short(r.old)})`;
+      return `input ${r.path} changed: ${short(r.old)} -> ${short(r.now)}`;
+    case 'deps-failed': return `dependencies did not succeed: ${r.deps.join(', ')} (runs anyway to report)`;
+    case 'degraded-before': return 'last run saw failed dependencies';
+  }
+}
+
+function truncate(s: string): string {
+  const one = s.replace(/\s+/g, ' ');
+  return JSON.stringify(one.length > 80 ? one.slice(0, 77) + '...' : one);
+}

@@ -1,0 +1,62 @@
+// The one place that defines what "changed" means for a target: its command (or action identity),
+// canonical params, declared environment values, and the content hash of every input. The parts
+// are kept beside the digest so that --explain can say which one moved.
+import crypto from 'node:crypto';
+import type { Hasher } from './hash.ts';
+import { isGlob, type Target } from './spec.ts';
+
+export interface FingerprintParts {
+  /** The command text, or `action:<sha256 of its source and its module graph>`. */
+  command: string;
+  params: string;
+  env: Record<string, string | null>;
+  /** Input path → content hash; glob matches appear one by one, so the match set counts. */
+  inputs: Record<string, string>;
+}
+
+export interface Fingerprint {
+  digest: string;
+  parts: FingerprintParts;
+}
+
+export function commandIdentity(t: Target, moduleHash: string): string {
+  if (typeof t.run === 'string') return t.run;
+  if (typeof t.run === 'function') {
+    return `action:${sha256(`${t.run.toString()}\0${moduleHash}`)}`;
+  }
+  return '';
+}
+
+export function computeFingerprint(t: Target, hasher: Hasher, env: NodeJS.ProcessEnv, moduleHash: string): Fingerprint {
+  const inputs: Record<string, string> = {};
+  for (const inp of t.inputs) {
+    if (isGlob(inp)) {
+      const matches = hasher.expandGlob(inp);
+      // An empty match set is still a fact worth recording: a new match must make the target stale.
+      if (matches.length === 0) inputs[`glob:${inp}`] = 'no-match';
+      for (const m of matches) inputs[m] = hasher.hashPath(m);
+    } else {
+      inputs[inp] = hasher.hashPath(inp);
+    }
+  }
+  const envVals: Record<string, string | null> = {};
+  for (const k of t.env) envVals[k] = env[k] ?? null;
+  const parts: FingerprintParts = { command: commandIdentity(t, moduleHash), params: t.paramsJson, env: envVals, inputs };
+  return { digest: digestOf(parts), parts };
+}
+
+export function digestOf(parts: FingerprintParts): string {
+  const h = crypto.createHash('sha256');
+  h.update(parts.command);
+  h.update('\0');
+  h.update(parts.params);
+  h.update('\0');
+  for (const k of Object.keys(parts.env).sort()) h.update(`${k}=${parts.env[k] ?? '\u0000unset'}\n`);
+  h.update('\0');
+  for (const k of Object.keys(parts.inputs).sort()) h.update(`${k}\0${parts.inputs[k]}\n`);
+  return h.digest('hex');
+}
+
+export function sha256(s: string): string {
+  return crypto.createHash('sha256').update(s).digest('hex');
+}

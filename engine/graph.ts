@@ -1,0 +1,224 @@
+// Validated targets → the graph: who produces which path, who depends on whom, in what order.
+// Cross-target declaration errors (duplicate outputs, cycles, unknown deps, missing inputs,
+// unknown goals) are found here, before anything touches the disk.
+import fs from 'node:fs';
+import path from 'node:path';
+import picomatch from 'picomatch';
+import { DeclarationError, type Diagnostic } from './errors.ts';
+import { isGlob, type Target } from './spec.ts';
+import { stripSlash } from './paths.ts';
+
+export interface Graph {
+  targets: Target[];
+  byName: Map<string, Target>;
+  /** Target names this target waits for (file links and declared deps), deduplicated. */
+  depsOf: Map<string, string[]>;
+  dependentsOf: Map<string, string[]>;
+  /** Dependency order: every target after all of its dependencies. */
+  order: string[];
+  /** The producer of a path (exact output, or a directory output containing it). */
+  producerOf(p: string): Target | undefined;
+}
+
+export function buildGraph(targets: Target[], root: string): Graph {
+  const errors: Diagnostic[] = [];
+  const byName = new Map<string, Target>();
+  for (const t of targets) {
+    const prev = byName.get(t.name);
+    if (prev) errors.push({ target: t.name, field: 'name', message: `two targets are named '${t.name}'`, hint: 'give one of them another `name`' });
+    else byName.set(t.name, t);
+  }
+  // Output → producer, and directory outputs for prefix lookups.
+  const fileOut = new Map<string, Target>();
+  const dirOut = new Map<string, Target>();
+  const claimed = new Map<string, Target>(); // path without slash → producer (outputs and logs)
+  for (const t of targets) {
+    const own = [...t.outputs, ...(t.log ? [t.log] : [])];
+    for (const o of own) {
+      const key = stripSlash(o);
+      const other = claimed.get(key);
+      if (other && other !== t) {
+        errors.push({ target: t.name, field: t.outputs.includes(o) ? 'outputs' : 'log', message: `'${o}' is also declared by target '${other.name}'`, hint: 'every output and log has exactly one producing target' });
+        continue;
+      }
+      claimed.set(key, t);
+      if (t.outputs.includes(o)) (o.endsWith('/') ? dirOut : fileOut).set(key, t);
+    }
+  }
+  // A path inside another target's directory output would have two writers.
+  if (dirOut.size) for (const [key, t] of claimed) {
+    let d = path.posix.dirname(key);
+    while (d !== '.' && d !== '/') {
+      const owner = dirOut.get(d);
+      if (owner && owner !== t) {
+        errors.push({ target: t.name, field: 'outputs', message: `'${key}' lies inside directory output '${d}/' of target '${owner.name}'`, hint: 'a directory output belongs to one target' });
+        break;
+      }
+      d = path.posix.dirname(d);
+    }
+  }
+  const producerOf = (p: string): Target | undefined => {
+    const key = stripSlash(p);
+    const exact = fileOut.get(key) ?? dirOut.get(key);
+    if (exact) return exact;
+    if (dirOut.size === 0) return undefined;
+    let d = path.posix.dirname(key);
+    while (d !== '.' && d !== '/') {
+      const owner = dirOut.get(d);
+      if (owner) return owner;
+      d = path.posix.dirname(d);
+    }
+    return undefined;
+  };
+
+  const depsOf = new Map<string, string[]>();
+  const allOutputs = targets.flatMap((t) => t.outputs.map((o) => [stripSlash(o), t] as const));
+  const sortedOutputs = [...allOutputs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  for (const t of targets) {
+    const ds = new Set<string>();
+    t.deps.forEach((d, i) => {
+      if (!byName.has(d)) errors.push({ target: t.name, field: `deps[${i}]`, message: `depends on '${d}', which no target is named`, hint: closest(d, [...byName.keys()]) });
+      else if (d !== t.name) ds.add(d);
+      else errors.push({ target: t.name, field: `deps[${i}]`, message: 'depends on itself' });
+    });
+    t.inputs.forEach((inp, i) => {
+      if (isGlob(inp)) {
+        const m = picomatch(inp, { dot: true });
+        for (const [o, p] of allOutputs) if (p !== t && m(o)) ds.add(p.name);
+        return;
+      }
+      const prod = producerOf(inp);
+      if (prod) {
+        if (prod === t) errors.push({ target: t.name, field: `inputs[${i}]`, message: `'${inp}' is one of its own outputs` });
+        else ds.add(prod.name);
+        if (!inp.endsWith('/')) return;
+      }
+      let kind: 'file' | 'dir' | 'missing' = 'missing';
+      try {
+        kind = fs.statSync(path.join(root, inp)).isDirectory() ? 'dir' : 'file';
+      } catch { /* missing */ }
+      if (kind === 'file') return;
+      // A directory input depends on every target writing inside it.
+      const inside = outputsUnder(sortedOutputs, stripSlash(inp) + '/');
+      for (const p of inside) if (p !== t) ds.add(p.name);
+      if (kind === 'missing' && !prod && inside.length === 0) {
+        errors.push({ target: t.name, field: `inputs[${i}]`, message: `input '${inp}' does not exist and no target produces it`, hint: 'create the file, fix the path, or declare a target that outputs it' });
+      }
+    });
+    depsOf.set(t.name, [...ds]);
+  }
+  if (errors.length) throw new DeclarationError(errors);
+
+  const order = topoOrder(targets, depsOf);
+  const dependentsOf = new Map<string, string[]>(targets.map((t) => [t.name, []]));
+  for (const [n, ds] of depsOf) for (const d of ds) dependentsOf.get(d)!.push(n);
+  return { targets, byName, depsOf, dependentsOf, order, producerOf };
+}
+
+/** Producers of the outputs that start with prefix, by binary search over the sorted outputs. */
+function outputsUnder(sorted: ReadonlyArray<readonly [string, Target]>, prefix: string): Target[] {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]![0] < prefix) lo = mid + 1;
+    else hi = mid;
+  }
+  const out: Target[] = [];
+  for (let i = lo; i < sorted.length && sorted[i]![0].startsWith(prefix); i++) out.push(sorted[i]![1]);
+  return out;
+}
+
+/** Depth-first order; a back edge is a cycle, reported with its whole path. */
+function topoOrder(targets: Target[], depsOf: Map<string, string[]>): string[] {
+  const state = new Map<string, 1 | 2>();
+  const order: string[] = [];
+  for (const t of targets) {
+    if (state.has(t.name)) continue;
+    // Iterative DFS: graphs of 100k targets would overflow the stack.
+    const stack: Array<[string, number]> = [[t.name, 0]];
+    state.set(t.name, 1);
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      const ds = depsOf.get(top[0])!;
+      if (top[1] < ds.length) {
+        const d = ds[top[1]++]!;
+        const st = state.get(d);
+        if (st === 1) {
+          const names = stack.map((f) => f[0]);
+          const cyc = [...names.slice(names.indexOf(d)), d];
+          throw new DeclarationError({ target: d, field: 'inputs/deps', message: `dependency cycle: ${cyc.join(' -> ')}`, hint: 'break the cycle by removing one of these links' });
+        }
+        if (st === undefined) {
+          state.set(d, 1);
+          stack.push([d, 0]);
+        }
+      } else {
+        state.set(top[0], 2);
+        order.push(top[0]);
+        stack.pop();
+      }
+    }
+  }
+  return order;
+}
+
+/**
+ * Goals → the set of targets to consider (goals and everything they depend on).
+ * A goal is a target name, an output path, or a glob over target names.
+ */
+export function resolveGoals(graph: Graph, goals: string[]): { goals: string[]; closure: Set<string> } {
+  let roots: string[];
+  if (goals.length === 0) roots = graph.byName.has('default') ? ['default'] : graph.targets.map((t) => t.name);
+  else {
+    roots = [];
+    const errors: Diagnostic[] = [];
+    for (const g of goals) {
+      if (graph.byName.has(g)) { roots.push(g); continue; }
+      const norm = g.replace(/^\.\//, '');
+      const prod = graph.byName.get(norm) ?? graph.producerOf(norm);
+      if (prod) { roots.push(prod.name); continue; }
+      if (isGlob(g)) {
+        const m = picomatch(g);
+        const hits = graph.targets.filter((t) => m(t.name)).map((t) => t.name);
+        if (hits.length) { roots.push(...hits); continue; }
+      }
+      errors.push({ field: 'goal', message: `unknown goal '${g}'`, hint: closest(g, [...graph.byName.keys()]) ?? 'run with --list to see the targets' });
+    }
+    if (errors.length) throw new DeclarationError(errors);
+  }
+  const closure = new Set<string>();
+  const stack = [...roots];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (closure.has(n)) continue;
+    closure.add(n);
+    for (const d of graph.depsOf.get(n)!) stack.push(d);
+  }
+  return { goals: roots, closure };
+}
+
+/** "did you mean" for unknown names: the nearest few by edit distance or shared substring. */
+export function closest(name: string, candidates: string[]): string | undefined {
+  const scored = candidates
+    .map((c) => ({ c, d: c.includes(name) || name.includes(c) ? 0.5 : editDistance(name, c) }))
+    .sort((a, b) => a.d - b.d)
+    .filter((x) => x.d <= Math.max(3, name.length / 2))
+    .slice(0, 3);
+  return scored.length ? `did you mean ${scored.map((x) => `'${x.c}'`).join(', ')}?` : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 10) return 99;
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length]!;
+}

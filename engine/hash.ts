@@ -1,0 +1,112 @@
+// Content hashes of files and directory trees, behind a stat cache: a file's hash is reused while
+// (device, inode, size, mtime ns, ctime ns) are unchanged. A file whose mtime is too close to the
+// moment it was hashed may be rewritten within the same timestamp tick, so such an entry is not
+// trusted next time (git's "racy" problem): it is re-hashed.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import fg from 'fast-glob';
+import { hashSync } from 'hasha';
+import type { Disk, FileStat } from './disk.ts';
+
+/** File-system timestamps advance in ticks; stay clear of one generously. */
+const RACY_WINDOW_NS = 100_000_000n;
+const BIG_FILE = 1 << 20;
+
+export const MISSING = 'missing';
+
+/** dev, ino, size, mtimeNs, ctimeNs, hash, trusted */
+export type StatEntry = [number, number, number, string, string, string, 0 | 1];
+
+export class Hasher {
+  /** Files hashed (not served from the stat cache) in this process: benchmarks read it. */
+  hashedFiles = 0;
+  hashedBytes = 0;
+  private readonly memo = new Map<string, string>();
+  private dirty = false;
+
+  constructor(private readonly disk: Disk, private readonly cache: Map<string, StatEntry>) {}
+
+  get changed(): boolean {
+    return this.dirty;
+  }
+
+  entries(): Map<string, StatEntry> {
+    return this.cache;
+  }
+
+  /** Forget what this build knows of a path (after a target wrote it). */
+  invalidate(rel: string): void {
+    this.memo.delete(rel);
+  }
+
+  /** sha256 of a file's bytes, or of a directory tree; MISSING when absent. */
+  hashPath(rel: string): string {
+    const key = rel.endsWith('/') ? rel.slice(0, -1) : rel;
+    const m = this.memo.get(key);
+    if (m !== undefined) return m;
+    const st = this.disk.stat(key);
+    let h: string;
+    if (!st) h = MISSING;
+    else if (st.isDir) h = this.hashTree(key);
+    else h = this.hashFileWithStat(key, st);
+    this.memo.set(key, h);
+    return h;
+  }
+
+  private hashFileWithStat(rel: string, st: FileStat): string {
+    const e = this.cache.get(rel);
+    const mt = st.mtimeNs.toString();
+    const ct = st.ctimeNs.toString();
+    if (e && e[6] === 1 && e[0] === st.dev && e[1] === st.ino && e[2] === st.size && e[3] === mt && e[4] === ct) return e[5];
+    const h = hashFileBytes(this.disk.abs(rel), st.size);
+    this.hashedFiles++;
+    this.hashedBytes += st.size;
+    const trusted: 0 | 1 = this.disk.nowNs() - st.mtimeNs > RACY_WINDOW_NS && this.disk.nowNs() - st.ctimeNs > RACY_WINDOW_NS ? 1 : 0;
+    this.cache.set(rel, [st.dev, st.ino, st.size, mt, ct, h, trusted]);
+    this.dirty = true;
+    return h;
+  }
+
+  /** A tree hash: sorted relative paths and the content hash of each file. */
+  private hashTree(rel: string): string {
+    const files = fg.sync('**/*', { cwd: this.disk.abs(rel), dot: true, onlyFiles: true, followSymbolicLinks: true }).sort();
+    const h = crypto.createHash('sha256');
+    for (const f of files) {
+      h.update(f);
+      h.update('\0');
+      h.update(this.hashPath(`${rel}/${f}`));
+      h.update('\n');
+    }
+    return `tree:${h.digest('hex')}`;
+  }
+
+  /** Files matching a glob, sorted, relative to the root. Build-internal directories are never inputs. */
+  expandGlob(pattern: string): string[] {
+    return fg.sync(pattern, { cwd: this.disk.root, dot: false, onlyFiles: true, ignore: ['.hubmake/**', 'node_modules/**'] }).sort();
+  }
+}
+
+/** Small files are read in one go (sync reads are much cheaper than streams for them). */
+export function hashFileBytes(abs: string, size: number): string {
+  // hasha's hashSync for whole small files; its async hashFile goes through a worker thread,
+  // which measured ten times slower per small file, so large files are streamed here instead.
+  if (size <= BIG_FILE) return hashSync(fs.readFileSync(abs), { algorithm: 'sha256' });
+  const h = crypto.createHash('sha256');
+  const fd = fs.openSync(abs, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(BIG_FILE);
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, BIG_FILE, null);
+      if (n === 0) break;
+      h.update(n === BIG_FILE ? buf : buf.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+export function relTo(root: string, abs: string): string {
+  return path.relative(root, abs).split(path.sep).join('/');
+}

@@ -1,0 +1,91 @@
+// Loading a targets module: import it, call it if it exports a function, validate the specs and
+// build the graph. Any failure here is a declaration error (exit 2) and nothing touches the disk.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DeclarationError } from './errors.ts';
+import { buildGraph, type Graph } from './graph.ts';
+import { validateSpecs } from './spec.ts';
+
+export interface Loaded {
+  graph: Graph;
+  /** Hash of the module and the local modules it imports (part of every action's identity). */
+  moduleHash: string;
+  /** Local module files the targets module depends on (watch mode watches them). */
+  moduleFiles: string[];
+}
+
+let generation = 0;
+
+export async function loadTargets(root: string, file: string, opts: { fresh?: boolean } = {}): Promise<Loaded> {
+  const abs = path.resolve(root, file);
+  if (!fs.existsSync(abs)) {
+    throw new DeclarationError({ field: '--file', message: `targets module '${file}' does not exist in ${root}`, hint: 'create targets/index.ts or pass -f <module>' });
+  }
+  let mod: { default?: unknown };
+  try {
+    // A fresh import (watch mode) needs a new URL; the module's own imports are cached by
+    // the runtime, so watch mode re-imports through a query that tsx passes along.
+    const url = pathToFileURL(abs).href + (opts.fresh ? `?v=${++generation}-${Date.now()}` : '');
+    mod = (await import(url)) as { default?: unknown };
+  } catch (e) {
+    const err = e as Error;
+    throw new DeclarationError({ field: '--file', message: `targets module '${file}' failed to load: ${firstLines(err)}`, hint: 'fix the error in the module (or the configuration it reads) and build again' });
+  }
+  let exported = mod.default;
+  if (typeof exported === 'function') {
+    try {
+      exported = await (exported as () => unknown)();
+    } catch (e) {
+      throw new DeclarationError({ field: 'default export', message: `the targets function of '${file}' threw: ${firstLines(e as Error)}`, hint: 'fix the error in the module (or the configuration it reads)' });
+    }
+  }
+  const targets = validateSpecs(exported, root);
+  const graph = buildGraph(targets, root);
+  const moduleFiles = localModuleGraph(abs);
+  const h = crypto.createHash('sha256');
+  for (const f of moduleFiles) {
+    h.update(path.relative(root, f));
+    h.update('\0');
+    h.update(fs.readFileSync(f));
+  }
+  return { graph, moduleHash: h.digest('hex'), moduleFiles };
+}
+
+function firstLines(e: Error): string {
+  const msg = e?.message ?? String(e);
+  return msg.split('\n').slice(0, 6).join('\n');
+}
+
+const IMPORT_RE = /(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\s*\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)|import\s*['"](\.{1,2}\/[^'"]+)['"]/g;
+
+/** The targets module and every local file it imports, transitively (relative imports only). */
+export function localModuleGraph(entry: string): string[] {
+  const seen = new Set<string>();
+  const stack = [entry];
+  while (stack.length) {
+    const f = stack.pop()!;
+    if (seen.has(f)) continue;
+    seen.add(f);
+    let src: string;
+    try {
+      src = fs.readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const m of src.matchAll(IMPORT_RE)) {
+      const spec = m[1] ?? m[2] ?? m[3];
+      if (!spec) continue;
+      const resolved = resolveLocal(path.dirname(f), spec);
+      if (resolved && !resolved.includes(`${path.sep}node_modules${path.sep}`)) stack.push(resolved);
+    }
+  }
+  return [...seen].sort();
+}
+
+function resolveLocal(dir: string, spec: string): string | undefined {
+  const base = path.resolve(dir, spec);
+  const candidates = [base, base.replace(/\.js$/, '.ts'), `${base}.ts`, `${base}.js`, path.join(base, 'index.ts'), path.join(base, 'index.js')];
+  return candidates.find((c) => fs.existsSync(c) && fs.statSync(c).isFile());
+}

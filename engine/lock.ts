@@ -1,0 +1,106 @@
+// One build at a time per root. The lock file names its holder; a lock whose process is gone
+// (killed hard) is taken over, by renaming it aside first so two waiting builds cannot both win.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface LockHolder {
+  pid: number;
+  host: string;
+  started: string;
+  /** Kernel start time of the process, so a recycled pid is not mistaken for the holder. */
+  boot?: string;
+}
+
+function procStart(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(h: LockHolder): boolean {
+  if (h.host !== os.hostname()) return true; // cannot tell from here; be safe
+  try {
+    process.kill(h.pid, 0);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  const now = procStart(h.pid);
+  return h.boot === undefined || now === undefined || now === h.boot;
+}
+
+export class Lock {
+  private held = false;
+  readonly file: string;
+
+  constructor(stateDir: string) {
+    this.file = path.join(stateDir, 'lock');
+  }
+
+  /** Waits until the lock is ours; onWait is told once who holds it. */
+  async acquire(onWait: (holder: LockHolder) => void, signal?: AbortSignal): Promise<void> {
+    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    const me: LockHolder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
+    const boot = procStart(process.pid);
+    if (boot) me.boot = boot;
+    let told = false;
+    for (;;) {
+      try {
+        const fd = fs.openSync(this.file, 'wx');
+        fs.writeSync(fd, JSON.stringify(me));
+        fs.closeSync(fd);
+        this.held = true;
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const text = readOr(this.file);
+      let holder: LockHolder | undefined;
+      try {
+        holder = JSON.parse(text ?? '') as LockHolder;
+      } catch {
+        holder = undefined;
+      }
+      if (text !== undefined && (!holder || !alive(holder))) {
+        // Written but unreadable (killed between open and write) or its holder is dead: take it.
+        const aside = `${this.file}.stale-${process.pid}`;
+        try {
+          fs.renameSync(this.file, aside);
+          const took = readOr(aside);
+          if (took !== text) {
+            // Another build took over between our read and the rename: give its lock back.
+            try { fs.linkSync(aside, this.file); } catch { /* someone else holds it now */ }
+          }
+          fs.rmSync(aside, { force: true });
+        } catch { /* lost the race; loop */ }
+        continue;
+      }
+      if (holder && !told) {
+        onWait(holder);
+        told = true;
+      }
+      if (signal?.aborted) throw new Error('interrupted while waiting for the lock');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    const text = readOr(this.file);
+    try {
+      if (text && (JSON.parse(text) as LockHolder).pid === process.pid) fs.rmSync(this.file, { force: true });
+    } catch { /* leave it */ }
+  }
+}
+
+function readOr(f: string): string | undefined {
+  try {
+    return fs.readFileSync(f, 'utf8');
+  } catch {
+    return undefined;
+  }
+}

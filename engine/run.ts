@@ -1,0 +1,153 @@
+// Running one target: a shell command through zx in its own process group (so Ctrl-C can kill
+// the whole tree), or an in-process action. Output goes to the target's log, or back as events.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Action, ActionContext, TargetOutcome } from './types.ts';
+import type { Target } from './spec.ts';
+
+export interface RunResult {
+  ok: boolean;
+  exitCode: number | null;
+  error?: string;
+}
+
+export interface RunOptions {
+  root: string;
+  target: Target;
+  inputs: string[];
+  buildId: string;
+  signal: AbortSignal;
+  env: NodeJS.ProcessEnv;
+  onLine: (line: string) => void;
+  outcomes: () => TargetOutcome[];
+  writeFile: (rel: string, data: string | Uint8Array) => Promise<void>;
+}
+
+/** The log sink: the log file when the target declares one, else output events line by line. */
+class Sink {
+  private fd: number | undefined;
+  private partial = '';
+  constructor(private readonly logAbs: string | undefined, private readonly onLine: (l: string) => void) {
+    if (logAbs) {
+      fs.mkdirSync(path.dirname(logAbs), { recursive: true });
+      this.fd = fs.openSync(logAbs, 'w');
+    }
+  }
+  write(chunk: string | Buffer): void {
+    if (this.fd !== undefined) {
+      if (typeof chunk === 'string') fs.writeSync(this.fd, chunk);
+      else fs.writeSync(this.fd, chunk);
+      return;
+    }
+    const text = this.partial + chunk.toString();
+    const lines = text.split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const l of lines) this.onLine(l);
+  }
+  close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    else if (this.partial) this.onLine(this.partial);
+    this.fd = undefined;
+    this.partial = '';
+  }
+}
+
+export async function runTarget(o: RunOptions): Promise<RunResult> {
+  const t = o.target;
+  const sink = new Sink(t.log ? path.join(o.root, t.log) : undefined, o.onLine);
+  try {
+    if (typeof t.run === 'string') return await runCommand(t.run, o, sink);
+    if (typeof t.run === 'function') return await runAction(t.run, o, sink);
+    return { ok: true, exitCode: 0 };
+  } finally {
+    sink.close();
+  }
+}
+
+async function runCommand(cmd: string, o: RunOptions, sink: Sink): Promise<RunResult> {
+  // zx is loaded only when a command runs: a no-op build never pays for it.
+  const { $ } = await import('zx');
+  const p = $({
+    cwd: o.root,
+    env: o.env,
+    shell: '/bin/bash',
+    prefix: 'set -eo pipefail;',
+    quote: (s: string) => s,
+    nothrow: true,
+    quiet: true,
+    verbose: false,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })`${cmd}`;
+  const kill = () => {
+    const pid = p.child?.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch { /* already gone */ }
+    setTimeout(() => {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch { /* already gone */ }
+    }, 2000).unref();
+  };
+  if (o.signal.aborted) kill();
+  o.signal.addEventListener('abort', kill, { once: true });
+  p.stdout.on('data', (c: Buffer) => sink.write(c));
+  p.stderr.on('data', (c: Buffer) => sink.write(c));
+  try {
+    const res = await p;
+    if (o.signal.aborted) return { ok: false, exitCode: res.exitCode, error: 'interrupted' };
+    if (res.exitCode === 0) return { ok: true, exitCode: 0 };
+    const how = res.signal ? `killed by ${res.signal}` : `exit code ${res.exitCode}`;
+    return { ok: false, exitCode: res.exitCode, error: `command failed (${how})` };
+  } finally {
+    o.signal.removeEventListener('abort', kill);
+  }
+}
+
+async function runAction(fn: Action, o: RunOptions, sink: Sink): Promise<RunResult> {
+  const t = o.target;
+  const ctx: ActionContext = {
+    root: o.root,
+    name: t.name,
+    inputs: o.inputs,
+    outputs: t.outputs,
+    params: t.params,
+    log: (line: string) => sink.write(line.endsWith('\n') ? line : `${line}\n`),
+    signal: o.signal,
+    writeFile: o.writeFile,
+    buildId: o.buildId,
+    outcomes: o.outcomes,
+  };
+  if (t.log) ctx.logPath = t.log;
+  try {
+    await fn(ctx);
+    if (o.signal.aborted) return { ok: false, exitCode: null, error: 'interrupted' };
+    return { ok: true, exitCode: 0 };
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    sink.write(`${err.stack ?? err.message}\n`);
+    return { ok: false, exitCode: null, error: err.message };
+  }
+}
+
+/** The last n lines of a log, for failure reports. */
+export function tailOf(abs: string, n = 20): string[] {
+  try {
+    const fd = fs.openSync(abs, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const len = Math.min(size, 64 * 1024);
+      const buf = Buffer.alloc(len);
+      fs.readSync(fd, buf, 0, len, size - len);
+      const lines = buf.toString('utf8').split('\n');
+      if (lines[lines.length - 1] === '') lines.pop();
+      return lines.slice(-n);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,59 @@
+// The scheduler: dependency order, the -j limit and pools. It knows nothing of staleness (that is
+// the rebuilder's job, decide.ts); it only says which target may be considered next and when a
+// slot is free to run one.
+
+export class Scheduler {
+  private readonly waiting = new Map<string, number>();
+  private readonly ready: string[] = [];
+  private readonly busyPools = new Set<string>();
+  running = 0;
+
+  constructor(
+    names: Iterable<string>,
+    private readonly depsOf: (n: string) => string[],
+    private readonly dependentsOf: (n: string) => string[],
+    private readonly inScope: (n: string) => boolean,
+    readonly jobs: number,
+  ) {
+    for (const n of names) {
+      const count = depsOf(n).filter(inScope).length;
+      this.waiting.set(n, count);
+      if (count === 0) this.ready.push(n);
+    }
+    // Work through the ready queue in declaration order: deterministic, and close to what users wrote.
+    this.ready.reverse();
+  }
+
+  /** A target whose dependencies have all settled, or undefined. */
+  next(): string | undefined {
+    return this.ready.pop();
+  }
+
+  get idle(): boolean {
+    return this.ready.length === 0;
+  }
+
+  /** Marks a target settled (in any way) and releases dependents whose last dependency it was. */
+  settle(n: string): void {
+    for (const d of this.dependentsOf(n)) {
+      const c = this.waiting.get(d);
+      if (c === undefined) continue;
+      this.waiting.set(d, c - 1);
+      if (c - 1 === 0) this.ready.push(d);
+    }
+  }
+
+  canStart(pool: string | undefined): boolean {
+    return this.running < this.jobs && (pool === undefined || !this.busyPools.has(pool));
+  }
+
+  started(pool: string | undefined): void {
+    this.running++;
+    if (pool !== undefined) this.busyPools.add(pool);
+  }
+
+  finished(pool: string | undefined): void {
+    this.running--;
+    if (pool !== undefined) this.busyPools.delete(pool);
+  }
+}

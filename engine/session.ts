@@ -1,0 +1,102 @@
+// One build session in a root: take the lock, load the state, build, save, release. Shared by
+// the command line and watch mode; the lock and state are never touched by a dry run.
+import os from 'node:os';
+import { build } from './builder.ts';
+import { Disk } from './disk.ts';
+import type { Listener } from './events.ts';
+import { Hasher } from './hash.ts';
+import type { Loaded } from './load.ts';
+import { Lock } from './lock.ts';
+import { StateStore } from './state.ts';
+import { newBuildId } from './cli.ts';
+
+export interface SessionOptions {
+  root: string;
+  loaded: Loaded;
+  goals: string[];
+  closure: Set<string>;
+  always: boolean;
+  jobs: number;
+  keepGoing: boolean;
+  dryRun: boolean;
+  emit: Listener;
+  signal?: AbortSignal;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Goals' targets for -B: an alias stands for the targets it names. */
+function forcedTargets(o: SessionOptions): Set<string> {
+  const out = new Set<string>();
+  if (!o.always) return out;
+  const g = o.loaded.graph;
+  const stack = [...o.goals];
+  while (stack.length) {
+    const n = stack.pop()!;
+    const t = g.byName.get(n);
+    if (!t || out.has(n)) continue;
+    if (t.alias) stack.push(...g.depsOf.get(n)!);
+    else out.add(n);
+  }
+  return out;
+}
+
+export async function runBuild(o: SessionOptions): Promise<number> {
+  const ac = new AbortController();
+  const signal = o.signal ?? ac.signal;
+  const state = new StateStore(o.root);
+  const lock = new Lock(state.dir);
+  let detach = () => {};
+  if (!o.signal) {
+    // Ctrl-C / SIGTERM: abort running targets (their process groups are killed), then save.
+    let count = 0;
+    const onSignal = () => {
+      if (++count > 1) process.exit(130);
+      ac.abort();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    detach = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
+  }
+  try {
+    if (!o.dryRun) {
+      await lock.acquire((h) => o.emit({ type: 'lock-wait', pid: h.pid, host: h.host, since: h.started }), signal);
+    }
+    state.load();
+    const hasher = new Hasher(new Disk(o.root), state.loadStatCache());
+    const res = await build({
+      root: o.root,
+      graph: o.loaded.graph,
+      closure: o.closure,
+      forced: forcedTargets(o),
+      jobs: o.jobs,
+      keepGoing: o.keepGoing,
+      dryRun: o.dryRun,
+      env: o.env ?? process.env,
+      moduleHash: o.loaded.moduleHash,
+      state,
+      hasher,
+      buildId: newBuildId(),
+      goals: o.goals,
+      signal,
+      emit: o.emit,
+    });
+    if (!o.dryRun) {
+      state.compact();
+      if (hasher.changed) state.saveStatCache(hasher.entries());
+    }
+    if (res.interrupted) return 130;
+    return res.ok ? 0 : 1;
+  } catch (e) {
+    if (signal.aborted) return 130;
+    throw e;
+  } finally {
+    state.close();
+    lock.release();
+    detach();
+  }
+}
+
+export const hostName = os.hostname;

@@ -1,0 +1,194 @@
+// Turns whatever a targets module exported into validated targets. Every exit-2 diagnostic about
+// a single spec starts here; cross-target checks (duplicates, cycles, missing inputs) are in graph.ts.
+import fg from 'fast-glob';
+import { canonicalJson, CanonicalError } from './canonical.ts';
+import { DeclarationError, type Diagnostic } from './errors.ts';
+import { escapesRoot, normalizeRel } from './paths.ts';
+import type { Action, SlurmOptions, TargetSpec } from './types.ts';
+
+/** A validated target. Paths are normalised; directories keep their trailing `/`. */
+export interface Target {
+  name: string;
+  outputs: string[];
+  inputs: string[];
+  deps: string[];
+  params: unknown;
+  /** Canonical JSON of params ('' when absent). */
+  paramsJson: string;
+  env: string[];
+  run: string | Action | undefined;
+  log: string | undefined;
+  rebuild: 'stale' | 'missing';
+  description: string | undefined;
+  runOnFailure: boolean;
+  cache: boolean;
+  pool: string | undefined;
+  executor: 'local' | 'slurm';
+  slurm: SlurmOptions | undefined;
+  /** deps only, no outputs and no run. */
+  alias: boolean;
+}
+
+const KNOWN = new Set([
+  'name', 'outputs', 'inputs', 'deps', 'params', 'env', 'run', 'log', 'rebuild', 'description',
+  'runOnFailure', 'cache', 'pool', 'executor', 'slurm',
+]);
+const SLURM_KNOWN = new Set(['partition', 'time', 'cpus', 'mem', 'gres', 'account', 'args']);
+
+export function isGlob(p: string): boolean {
+  return fg.isDynamicPattern(p);
+}
+
+export function validateSpecs(exported: unknown, root: string): Target[] {
+  if (!Array.isArray(exported)) {
+    throw new DeclarationError({
+      field: 'default export',
+      message: `the targets module must export an array of target specs (or a function returning one), got ${describe(exported)}`,
+      hint: 'write `export default [{ outputs: [...], run: "..." }]`',
+    });
+  }
+  const errors: Diagnostic[] = [];
+  const targets: Target[] = [];
+  exported.forEach((raw, i) => {
+    const t = validateOne(raw, i, root, errors);
+    if (t) targets.push(t);
+  });
+  if (errors.length) throw new DeclarationError(errors);
+  return targets;
+}
+
+function validateOne(raw: unknown, index: number, root: string, errors: Diagnostic[]): Target | undefined {
+  const label0 = `#${index}`;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    errors.push({ target: label0, message: `a target spec must be an object, got ${describe(raw)}` });
+    return undefined;
+  }
+  const s = raw as Record<string, unknown>;
+  const nameGuess = typeof s.name === 'string' ? s.name : Array.isArray(s.outputs) && typeof s.outputs[0] === 'string' ? normalizeRel(s.outputs[0]) : label0;
+  const err = (field: string, message: string, hint?: string) => {
+    const d: Diagnostic = { target: nameGuess, field, message };
+    if (hint) d.hint = hint;
+    errors.push(d);
+  };
+  for (const k of Object.keys(s)) {
+    if (!KNOWN.has(k)) err(k, `unknown field '${k}'`, `known fields: ${[...KNOWN].join(', ')}`);
+  }
+  const strings = (field: string): string[] => {
+    const v = s[field];
+    if (v === undefined) return [];
+    if (!Array.isArray(v)) {
+      err(field, `must be an array of strings, got ${describe(v)}`);
+      return [];
+    }
+    const out: string[] = [];
+    v.forEach((x, i) => {
+      if (typeof x !== 'string' || x === '') err(`${field}[${i}]`, `must be a non-empty string, got ${describe(x)}`);
+      else out.push(x);
+    });
+    return out;
+  };
+  const optString = (field: string): string | undefined => {
+    const v = s[field];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || v === '') {
+      err(field, `must be a non-empty string, got ${describe(v)}`);
+      return undefined;
+    }
+    return v;
+  };
+  const optBool = (field: string, dflt: boolean): boolean => {
+    const v = s[field];
+    if (v === undefined) return dflt;
+    if (typeof v !== 'boolean') {
+      err(field, `must be true or false, got ${describe(v)}`);
+      return dflt;
+    }
+    return v;
+  };
+
+  const outputs = strings('outputs').map(normalizeRel);
+  const inputs = strings('inputs').map((p) => (isGlob(p) ? p.replace(/^\.\//, '') : normalizeRel(p)));
+  const deps = strings('deps');
+  const env = strings('env');
+  const name = optString('name') ?? outputs[0];
+  const description = optString('description');
+  const pool = optString('pool');
+  let log = optString('log');
+  if (log !== undefined) log = normalizeRel(log);
+  const runOnFailure = optBool('runOnFailure', false);
+  const cache = optBool('cache', true);
+
+  let run: string | Action | undefined;
+  if (s.run !== undefined) {
+    if (typeof s.run === 'string' && s.run.trim() !== '') run = s.run;
+    else if (typeof s.run === 'function') run = s.run as Action;
+    else err('run', `must be a shell command string or a function, got ${describe(s.run)}`);
+  }
+  let rebuild: 'stale' | 'missing' = 'stale';
+  if (s.rebuild !== undefined) {
+    if (s.rebuild === 'stale' || s.rebuild === 'missing') rebuild = s.rebuild;
+    else err('rebuild', `must be 'stale' or 'missing', got ${describe(s.rebuild)}`);
+  }
+  let executor: 'local' | 'slurm' = 'local';
+  if (s.executor !== undefined) {
+    if (s.executor === 'local' || s.executor === 'slurm') executor = s.executor;
+    else err('executor', `must be 'local' or 'slurm', got ${describe(s.executor)}`);
+  }
+  let slurm: SlurmOptions | undefined;
+  if (s.slurm !== undefined) {
+    if (s.slurm === null || typeof s.slurm !== 'object' || Array.isArray(s.slurm)) err('slurm', `must be an object, got ${describe(s.slurm)}`);
+    else {
+      const so = s.slurm as Record<string, unknown>;
+      for (const k of Object.keys(so)) if (!SLURM_KNOWN.has(k)) err(`slurm.${k}`, `unknown field`, `known: ${[...SLURM_KNOWN].join(', ')}`);
+      if (so.cpus !== undefined && !(Number.isInteger(so.cpus) && (so.cpus as number) > 0)) err('slurm.cpus', 'must be a positive integer');
+      for (const k of ['partition', 'time', 'mem', 'gres', 'account']) if (so[k] !== undefined && typeof so[k] !== 'string') err(`slurm.${k}`, 'must be a string');
+      if (so.args !== undefined && !(Array.isArray(so.args) && so.args.every((a) => typeof a === 'string'))) err('slurm.args', 'must be an array of strings');
+      slurm = so as SlurmOptions;
+    }
+  }
+  let paramsJson = '';
+  if (s.params !== undefined) {
+    try {
+      paramsJson = canonicalJson(s.params);
+    } catch (e) {
+      if (e instanceof CanonicalError) err(e.path, e.message, 'params must be plain JSON data');
+      else throw e;
+    }
+  }
+
+  const alias = outputs.length === 0 && run === undefined;
+  if (run !== undefined && outputs.length === 0) err('outputs', 'a target with `run` must declare at least one output', 'list the files the command writes in `outputs`');
+  if (outputs.length === 0 && run === undefined && deps.length === 0 && inputs.length === 0) err('outputs', 'declares no outputs, run or deps', 'give it outputs and run, or deps to make it an alias');
+  if (outputs.length > 0 && run === undefined) err('run', 'a target with outputs needs `run` (a command or a function)');
+  if (alias && typeof s.name !== 'string') err('name', 'an alias (deps without outputs) needs a name');
+  outputs.forEach((o, i) => {
+    if (isGlob(o)) err(`outputs[${i}]`, `'${o}' is a glob pattern; outputs must be literal paths`);
+    const why = escapesRoot(root, o);
+    if (why) err(`outputs[${i}]`, `'${o}' ${why}`, 'outputs must stay inside the root directory');
+  });
+  if (log !== undefined) {
+    const why = escapesRoot(root, log);
+    if (why) err('log', `'${log}' ${why}`, 'logs must stay inside the root directory');
+    if (log.endsWith('/')) err('log', `'${log}' is a directory; name a file`);
+  }
+  inputs.forEach((p, i) => {
+    if (isAbsoluteLike(p)) err(`inputs[${i}]`, `'${p}' is absolute; declare inputs relative to the root`);
+  });
+  if (name === undefined) return undefined;
+  return {
+    name, outputs, inputs, deps, params: s.params, paramsJson, env, run, log, rebuild, description,
+    runOnFailure, cache, pool, executor, slurm, alias,
+  };
+}
+
+function isAbsoluteLike(p: string): boolean {
+  return p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p);
+}
+
+export function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${String(v)}`;
+}

@@ -1,0 +1,199 @@
+// Records of runs, kept as an append-only log (like Ninja's .ninja_log): one JSON line per event,
+// written with a single append as each target starts and finishes, so a kill at any moment loses
+// at most the records of the targets that were running. A torn or corrupt line is skipped with a
+// warning; the affected target then simply looks stale. The log is compacted (temp + rename) at
+// the end of a build. The stat cache lives beside it and is only an optimisation.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FingerprintParts } from './fingerprint.ts';
+import type { StatEntry } from './hash.ts';
+
+export const STATE_DIR = '.hubmake';
+const LOG = 'log.jsonl';
+const STAT = 'stat.json';
+const VERSION = 1;
+
+/** The last successful run of a target. */
+export interface SuccessRecord {
+  k: 'ok';
+  t: string;
+  cmd: string;
+  params: string;
+  env: Record<string, string | null>;
+  in: Record<string, string>;
+  out: Record<string, string>;
+  ms: number;
+  /** The build that produced these outputs. */
+  b: string;
+  /** Ran while some of its dependencies had failed (runOnFailure targets). */
+  degraded?: true;
+}
+
+export interface FailRecord {
+  k: 'fail';
+  t: string;
+  b: string;
+  ms: number;
+  code: number | null;
+  err: string;
+  cmd: string;
+}
+
+export interface StartRecord {
+  k: 'start';
+  t: string;
+  b: string;
+}
+
+type Line = SuccessRecord | FailRecord | StartRecord | { k: 'v'; v: number };
+
+export interface TargetHistory {
+  ok?: SuccessRecord;
+  /** The last attempt, when it did not succeed. */
+  fail?: FailRecord;
+  /** A run started and never recorded its end. */
+  unfinished?: StartRecord;
+}
+
+export function partsOf(r: SuccessRecord): FingerprintParts {
+  return { command: r.cmd, params: r.params, env: r.env, inputs: r.in };
+}
+
+export class StateStore {
+  readonly dir: string;
+  readonly history = new Map<string, TargetHistory>();
+  readonly warnings: string[] = [];
+  private lines = 0;
+  private fd: number | undefined;
+
+  constructor(root: string) {
+    this.dir = path.join(root, STATE_DIR);
+  }
+
+  load(): void {
+    let text = '';
+    try {
+      text = fs.readFileSync(path.join(this.dir, LOG), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.warnings.push(`cannot read state: ${(e as Error).message}; every target looks stale`);
+      return;
+    }
+    let bad = 0;
+    let lineNo = 0;
+    for (const raw of text.split('\n')) {
+      lineNo++;
+      if (!raw) continue;
+      let rec: Line;
+      try {
+        rec = JSON.parse(raw) as Line;
+      } catch {
+        bad++;
+        continue;
+      }
+      if (!rec || typeof rec !== 'object' || typeof (rec as { k?: unknown }).k !== 'string') { bad++; continue; }
+      this.lines++;
+      if (rec.k === 'v') continue;
+      if (typeof rec.t !== 'string') { bad++; continue; }
+      const h = this.history.get(rec.t) ?? {};
+      if (rec.k === 'start') h.unfinished = rec;
+      else if (rec.k === 'ok') {
+        if (!isSuccess(rec)) { bad++; continue; }
+        h.ok = rec;
+        delete h.fail;
+        delete h.unfinished;
+      } else if (rec.k === 'fail') {
+        h.fail = rec;
+        delete h.unfinished;
+      } else { bad++; continue; }
+      this.history.set(rec.t, h);
+    }
+    if (bad) this.warnings.push(`state file ${path.join(STATE_DIR, LOG)} has ${bad} corrupt line(s); the targets they described will be treated as stale`);
+  }
+
+  private open(): number {
+    if (this.fd === undefined) {
+      fs.mkdirSync(this.dir, { recursive: true });
+      this.fd = fs.openSync(path.join(this.dir, LOG), 'a');
+    }
+    return this.fd;
+  }
+
+  /** One write per record: a line is either wholly in the log or (after a kill mid-write) torn and skipped. */
+  private append(rec: Line): void {
+    // A previous build killed mid-line leaves no newline; start on a fresh line so both survive.
+    fs.writeSync(this.open(), `\n${JSON.stringify(rec)}\n`);
+    this.lines++;
+  }
+
+  recordStart(t: string, b: string): void {
+    const rec: StartRecord = { k: 'start', t, b };
+    this.append(rec);
+    const h = this.history.get(t) ?? {};
+    h.unfinished = rec;
+    this.history.set(t, h);
+  }
+
+  recordSuccess(rec: SuccessRecord): void {
+    this.append(rec);
+    this.history.set(rec.t, { ok: rec });
+  }
+
+  recordFailure(rec: FailRecord): void {
+    this.append(rec);
+    const h = this.history.get(rec.t) ?? {};
+    h.fail = rec;
+    delete h.unfinished;
+    this.history.set(rec.t, h);
+  }
+
+  /** Rewrites the log with one entry per target when it has grown well past that. */
+  compact(): void {
+    let live = 0;
+    for (const h of this.history.values()) live += (h.ok ? 1 : 0) + (h.fail ? 1 : 0) + (h.unfinished ? 1 : 0);
+    if (this.lines <= live * 2 + 100) return;
+    const out: string[] = [JSON.stringify({ k: 'v', v: VERSION })];
+    for (const h of this.history.values()) {
+      if (h.ok) out.push(JSON.stringify(h.ok));
+      if (h.fail) out.push(JSON.stringify(h.fail));
+      if (h.unfinished) out.push(JSON.stringify(h.unfinished));
+    }
+    this.close();
+    writeAtomic(path.join(this.dir, LOG), out.join('\n') + '\n');
+    this.lines = out.length;
+  }
+
+  close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  loadStatCache(): Map<string, StatEntry> {
+    try {
+      const obj = JSON.parse(fs.readFileSync(path.join(this.dir, STAT), 'utf8')) as Record<string, StatEntry>;
+      return new Map(Object.entries(obj));
+    } catch {
+      return new Map();
+    }
+  }
+
+  saveStatCache(cache: Map<string, StatEntry>): void {
+    fs.mkdirSync(this.dir, { recursive: true });
+    writeAtomic(path.join(this.dir, STAT), JSON.stringify(Object.fromEntries(cache)));
+  }
+}
+
+function isSuccess(r: SuccessRecord): boolean {
+  return typeof r.cmd === 'string' && typeof r.params === 'string' && !!r.in && typeof r.in === 'object' && !!r.out && typeof r.out === 'object' && !!r.env && typeof r.env === 'object' && typeof r.b === 'string';
+}
+
+export function writeAtomic(abs: string, data: string | Uint8Array): void {
+  fs.mkdirSync(path.dirname(abs), { recursive: true });
+  const tmp = `${abs}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, abs);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
