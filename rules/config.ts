@@ -32,7 +32,8 @@ export interface HubConfig {
     seed: number;
     patchSize: number;
     positions: number;
-    objectSize: number;
+    /** null: the simulator picks the smallest object that holds the scan. */
+    objectSize: number | null;
     faults: Partial<Record<View, SimFault>>;
   };
   ptychopinn: {
@@ -74,7 +75,7 @@ const schema = obj(
         seed: int(0),
         patchSize: int(8),
         positions: int(4),
-        objectSize: int(8),
+        objectSize: nullable(int(8)),
         faults: record(VIEWS, oneOf(SIM_FAULTS)),
       },
       ['seed', 'patchSize', 'positions', 'objectSize', 'faults'],
@@ -105,7 +106,7 @@ const schema = obj(
 const DEFAULTS = {
   toolchain: 'auto',
   overlap: { skipViews: Object.keys(DEFAULT_REJECTED_VIEWS) },
-  sim: { seed: 42, patchSize: 32, positions: 64, objectSize: 96, faults: {} },
+  sim: { seed: 42, patchSize: 32, positions: 64, objectSize: null, faults: {} },
   ptychopinn: {
     root: null,
     python: 'python',

@@ -30,10 +30,13 @@ export interface Toolchain {
   evidenceInputs: string[];
 }
 
-/** The simulator: `npx tsx toolchain/<tool>.ts`, run from the root. */
+/**
+ * The simulator: `npx tsx toolchain/<tool>.ts` in its docs, run here as `node --import tsx`, the
+ * same loader without npx's start-up cost (seconds per call on a busy machine).
+ */
 function sim(config: HubConfig): Toolchain {
   const { roots, sim: s } = config;
-  const tool = (name: string, words: Array<string | number>) => argv(['npx', 'tsx', `toolchain/${name}.ts`, ...words]);
+  const tool = (name: string, words: Array<string | number>) => argv(['node', '--import', 'tsx', `toolchain/${name}.ts`, ...words]);
   const exec = ['--accelerator', 'cpu', '--deterministic', '--num-workers', '0'];
   return {
     name: 'sim',
@@ -42,7 +45,8 @@ function sim(config: HubConfig): Toolchain {
     generation: (dose) =>
       tool('generation', [
         '--output-root', roots.phaseC, '--dose', dose, '--seed', s.seed,
-        '--patch-size', s.patchSize, '--positions', s.positions, '--object-size', s.objectSize,
+        '--patch-size', s.patchSize, '--positions', s.positions,
+        ...(s.objectSize !== null ? ['--object-size', s.objectSize] : []),
       ]),
     overlap: (dose, views) =>
       tool('overlap', ['--phase-c-root', roots.phaseC, '--output-root', roots.phaseD, '--doses', dose, '--views', ...views]),

@@ -43,7 +43,7 @@ export function training(l: Layout, dose: number, view: View, deps: string[]): H
     fault: l.tool.name === 'sim' ? l.config.sim.faults[view] : undefined,
   });
   const capture = argv([
-    'npx', 'tsx', 'rules/bin/capture-job.ts', '--artifact-root', roots.phaseE, '--dose', dose, '--view', view,
+    'node', '--import', 'tsx', 'rules/bin/capture-job.ts', '--artifact-root', roots.phaseE, '--dose', dose, '--view', view,
     '--gridsize', gridsizeOf(view), '--out', record, '--train-log', `${dir}/train.log`,
   ]);
   // The tool's own manifest is removed first so that a call that writes none (e.g. "no jobs
