@@ -34,6 +34,8 @@ export interface BuildOptions {
   goals: string[];
   signal: AbortSignal;
   emit: Listener;
+  /** Watch mode's hook to cancel one running target (--watch-restart); it also follows `signal`. */
+  targetSignal?: (name: string) => AbortSignal | undefined;
 }
 
 export interface BuildResult {
@@ -76,7 +78,8 @@ class Builder {
   }
 
   run(): Promise<BuildResult> {
-    this.o.emit({ type: 'build-start', buildId: this.o.buildId, goals: this.o.goals, targets: this.o.closure.size, jobs: this.sched.jobs, dryRun: this.o.dryRun });
+    const runnable = [...this.o.closure].filter((n) => !this.o.graph.byName.get(n)!.alias).length;
+    this.o.emit({ type: 'build-start', buildId: this.o.buildId, goals: this.o.goals, targets: this.o.closure.size, runnable, jobs: this.sched.jobs, dryRun: this.o.dryRun });
     for (const w of this.o.state.warnings) this.o.emit({ type: 'warning', message: w });
     return new Promise((resolve) => {
       this.done = resolve;
@@ -192,7 +195,7 @@ class Builder {
       this.settle(name, this.outcome(t, decision.action === 'keep' ? 'kept' : 'fresh', extra));
       return;
     }
-    o.emit({ type: 'decision', target: name, action: 'run', reasons: decision.reasons, ...cmd(t) });
+    o.emit({ type: 'decision', target: name, action: 'run', reasons: decision.reasons, ...cmd(t), ...(rec ? { expectedMs: rec.ms } : {}) });
     if (o.dryRun) {
       this.willChange.add(name);
       this.settle(name, this.outcome(t, 'fresh', {}));
@@ -213,12 +216,13 @@ class Builder {
     if (expected !== undefined) start.expectedMs = expected;
     o.emit(start);
     const inputs = Object.keys(fp.parts.inputs).filter((k) => !k.startsWith('glob:'));
+    const targetSignal = o.targetSignal?.(name) ?? o.signal;
     const res = await runTarget({
       root: o.root,
       target: t,
       inputs,
       buildId: o.buildId,
-      signal: o.signal,
+      signal: targetSignal,
       env: o.env,
       onLine: (line) => {
         last.push(line);
@@ -229,7 +233,7 @@ class Builder {
       writeFile: async (rel, data) => this.disk.writeAtomic(rel, data),
     });
     const ms = Date.now() - t0;
-    if (o.signal.aborted) {
+    if (o.signal.aborted || targetSignal.aborted) {
       // No record: the start marker stays, so the next build reruns exactly this target.
       this.settle(name, this.outcome(t, 'skipped', { error: 'interrupted' }));
       o.emit({ type: 'finish', target: name, status: 'interrupted', durationMs: ms });

@@ -6,12 +6,29 @@ import type { TargetOutcome } from './types.ts';
 
 export type BuildEvent =
   /** Work is about to be decided: how many targets the goals reach. */
-  | { type: 'build-start'; buildId: string; goals: string[]; targets: number; jobs: number; dryRun: boolean }
+  | {
+      type: 'build-start';
+      buildId: string;
+      goals: string[];
+      targets: number;
+      /** Of those, targets that are not aliases (each ends as fresh, kept, built, failed, blocked or skipped). */
+      runnable?: number;
+      jobs: number;
+      dryRun: boolean;
+    }
   /** Another build holds the root; this one waits. */
   | { type: 'lock-wait'; pid: number; host: string; since: string }
   | { type: 'warning'; message: string }
   /** The rebuilder's verdict on one target (every target of the goals gets one, or is blocked/skipped). */
-  | { type: 'decision'; target: string; action: 'fresh' | 'run' | 'keep' | 'may-run'; reasons: Reason[]; command?: string }
+  | {
+      type: 'decision';
+      target: string;
+      action: 'fresh' | 'run' | 'keep' | 'may-run';
+      reasons: Reason[];
+      command?: string;
+      /** Duration of the target's last successful run, when it is to run (progress estimates). */
+      expectedMs?: number;
+    }
   | { type: 'start'; target: string; command: string; log?: string; expectedMs?: number; executor?: string }
   /** A line of output from a target without a log file. */
   | { type: 'output'; target: string; line: string }
@@ -39,6 +56,20 @@ export type BuildEvent =
       /** Commands and actions that ran, by target name. */
       ran: string[];
     }
-  | { type: 'error'; diagnostics: Diagnostic[] };
+  | { type: 'error'; diagnostics: Diagnostic[] }
+  /** Watch mode is waiting for changes: what it watches (literal files, directory watches). */
+  | { type: 'watch-ready'; files: number; directories: number; watches: number }
+  /**
+   * Changes after the quiet period: the paths (root-relative, at most a few dozen listed),
+   * the targets whose inputs they touch, and whether the targets module or its configuration
+   * changed (reload). `queued`: a build is running, so one follow-up build comes after it.
+   */
+  | { type: 'watch-change'; paths: string[]; more: number; targets: string[]; reload: boolean; queued: boolean }
+  /** Watch mode cancelled a running target because its inputs changed (--watch-restart). */
+  | { type: 'watch-cancel'; target: string }
+  /** The targets module was reloaded: how many targets it declares now, which are new or gone. */
+  | { type: 'watch-reload'; targets: number; added: string[]; removed: string[] }
+  /** The reloaded targets module failed; watch mode keeps the last good graph. */
+  | { type: 'watch-reload-error'; diagnostics: Diagnostic[] };
 
 export type Listener = (e: BuildEvent) => void;
