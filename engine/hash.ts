@@ -37,7 +37,14 @@ export class Hasher {
 
   /** Forget what this build knows of a path (after a target wrote it). */
   invalidate(rel: string): void {
-    this.memo.delete(rel);
+    if (!rel.endsWith('/')) {
+      this.memo.delete(rel);
+      return;
+    }
+    // A directory output: forget the tree and everything memoised inside it.
+    const key = rel.slice(0, -1);
+    this.memo.delete(key);
+    for (const k of this.memo.keys()) if (k.startsWith(rel)) this.memo.delete(k);
   }
 
   /** sha256 of a file's bytes, or of a directory tree; MISSING when absent. */
