@@ -1,0 +1,95 @@
+// Unit tests of the engine's pure parts: canonical params, the rebuilder, spec validation, graph.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import os from 'node:os';
+import { canonicalJson, flattenJson } from '../engine/canonical.ts';
+import { decide, describeReason } from '../engine/decide.ts';
+import { DeclarationError } from '../engine/errors.ts';
+import { buildGraph, closest, resolveGoals } from '../engine/graph.ts';
+import { validateSpecs } from '../engine/spec.ts';
+import type { FingerprintParts } from '../engine/fingerprint.ts';
+import type { SuccessRecord } from '../engine/state.ts';
+
+const root = os.tmpdir();
+
+test('canonicalJson: key order does not matter; unserialisable values are refused with their path', () => {
+  assert.is(canonicalJson({ b: 1, a: [true, null, 'x'] }), canonicalJson({ a: [true, null, 'x'], b: 1 }));
+  assert.is(canonicalJson({ b: 1, a: { d: 1, c: 2 } }), '{"a":{"c":2,"d":1},"b":1}');
+  const cyc: Record<string, unknown> = {};
+  cyc.self = cyc;
+  assert.throws(() => canonicalJson(cyc), /params\.self refers back to itself/);
+  assert.throws(() => canonicalJson({ n: 1n }), /params\.n is a BigInt/);
+  assert.throws(() => canonicalJson({ f: () => 1 }), /params\.f is a function/);
+  assert.throws(() => canonicalJson({ x: NaN }), /params\.x is NaN/);
+  assert.throws(() => canonicalJson({ d: new Date(0) }), /params\.d is a Date object/);
+  assert.equal([...flattenJson({ a: { b: [1, 2] } })], [['a.b[0]', '1'], ['a.b[1]', '2']]);
+});
+
+const parts = (over: Partial<FingerprintParts> = {}): FingerprintParts => ({ command: 'cc', params: '{"a":1}', env: { E: 'x' }, inputs: { 'a.c': 'h1' }, ...over });
+const rec = (p: FingerprintParts, out: Record<string, string> = { 'a.o': 'o1' }): SuccessRecord => ({ k: 'ok', t: 'a.o', cmd: p.command, params: p.params, env: p.env, in: p.inputs, out, ms: 5, b: 'B1' });
+
+test('decide: fresh when nothing changed; every kind of change is a named reason', () => {
+  const base = { policy: 'stale' as const, forced: false, failedDeps: [] as string[] };
+  assert.equal(decide({ ...base, history: { ok: rec(parts()) }, now: parts(), outputs: { 'a.o': 'o1' } }), { action: 'fresh' });
+  const d = decide({ ...base, history: { ok: rec(parts()) }, now: parts({ command: 'cc -O2', params: '{"a":2}', env: { E: 'y' }, inputs: { 'a.c': 'h2', 'b.c': 'h3' } }), outputs: { 'a.o': 'o9' } });
+  assert.is(d.action, 'run');
+  const kinds = d.action === 'run' ? d.reasons.map((r) => r.kind) : [];
+  assert.equal(kinds.sort(), ['command-changed', 'env-changed', 'input-changed', 'input-changed', 'output-modified', 'params-changed']);
+  const text = d.action === 'run' ? d.reasons.map(describeReason).join('\n') : '';
+  assert.match(text, /params key a changed: 1 -> 2/);
+  assert.match(text, /input b\.c is new/);
+  assert.match(text, /env E changed: "x" -> "y"/);
+  assert.equal(decide({ ...base, history: undefined, now: parts(), outputs: { 'a.o': 'missing' } }), { action: 'run', reasons: [{ kind: 'never-built' }, { kind: 'output-missing', path: 'a.o' }] });
+  const unfinished = decide({ ...base, history: { ok: rec(parts()), unfinished: { k: 'start', t: 'a.o', b: 'B2' } }, now: parts(), outputs: { 'a.o': 'o1' } });
+  assert.equal(unfinished, { action: 'run', reasons: [{ kind: 'unfinished', build: 'B2' }] });
+  assert.equal(decide({ ...base, forced: true, history: { ok: rec(parts()) }, now: parts(), outputs: { 'a.o': 'o1' } }).action, 'run');
+});
+
+test("decide: rebuild 'missing' keeps existing outputs whatever changed, runs only when one is absent", () => {
+  const base = { policy: 'missing' as const, forced: false, failedDeps: [] as string[] };
+  const kept = decide({ ...base, history: { ok: rec(parts()) }, now: parts({ inputs: { 'a.c': 'h9' } }), outputs: { 'a.o': 'o1' } });
+  assert.is(kept.action, 'keep');
+  assert.equal(decide({ ...base, history: { ok: rec(parts()) }, now: parts(), outputs: { 'a.o': 'o1' } }), { action: 'fresh' });
+  assert.is(decide({ ...base, history: { ok: rec(parts()) }, now: parts(), outputs: { 'a.o': 'missing' } }).action, 'run');
+  assert.is(decide({ ...base, history: undefined, now: parts(), outputs: { 'a.o': 'o1' } }).action, 'keep');
+});
+
+test('validateSpecs: collects every problem with target and field', () => {
+  try {
+    validateSpecs([{ outputs: ['x'], run: 'a', rebuild: 'sometimes' }, { outputs: 'y', run: 'b' }, 5], root);
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, DeclarationError);
+    const ds = (e as DeclarationError).diagnostics;
+    assert.ok(ds.some((d) => d.target === 'x' && d.field === 'rebuild'));
+    assert.ok(ds.some((d) => d.field === 'outputs' && /array of strings/.test(d.message)));
+    assert.ok(ds.some((d) => d.target === '#2'));
+  }
+});
+
+test('graph: dependency edges from files, dirs, globs and deps; cycle path; goals and closure', () => {
+  const specs = validateSpecs([
+    { outputs: ['gen/'], run: 'g' },
+    { outputs: ['a.txt'], inputs: ['gen/x.bin'], run: 'a' },
+    { outputs: ['b.txt'], inputs: ['*.txt'], run: 'b' },
+    { name: 'c', outputs: ['c.out'], deps: ['b.txt'], run: 'c' },
+    { name: 'default', deps: ['c'] },
+  ], root);
+  const g = buildGraph(specs, root);
+  assert.equal(g.depsOf.get('a.txt'), ['gen/']);
+  assert.equal(g.depsOf.get('b.txt'), ['a.txt']);
+  assert.equal(g.depsOf.get('c'), ['b.txt']);
+  assert.equal([...resolveGoals(g, []).closure].sort(), ['a.txt', 'b.txt', 'c', 'default', 'gen/']);
+  assert.equal([...resolveGoals(g, ['a.txt']).closure].sort(), ['a.txt', 'gen/']);
+  assert.throws(() => buildGraph(validateSpecs([
+    { outputs: ['p'], inputs: ['r'], run: 'x' }, { outputs: ['q'], inputs: ['p'], run: 'x' }, { outputs: ['r'], inputs: ['q'], run: 'x' },
+  ], root), root), /dependency cycle: (p -> r -> q -> p|r -> q -> p -> r|q -> p -> r -> q)/);
+  assert.throws(() => buildGraph(validateSpecs([{ outputs: ['d/'], run: 'x' }, { outputs: ['d/f'], run: 'y' }], root), root), /lies inside directory output 'd\/'/);
+});
+
+test('closest: suggests near names', () => {
+  assert.match(closest('baselin', ['baseline', 'dense', 'hub']) ?? '', /'baseline'/);
+  assert.is(closest('zzzzzzzzzz', ['a']), undefined);
+});
+
+test.run();
