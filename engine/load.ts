@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { DeclarationError } from './errors.ts';
 import { buildGraph, type Graph } from './graph.ts';
 import { validateSpecs } from './spec.ts';
+import type { TargetsContext } from './types.ts';
 
 export interface Loaded {
   graph: Graph;
@@ -16,19 +17,24 @@ export interface Loaded {
   moduleFiles: string[];
 }
 
-let generation = 0;
-
-export async function loadTargets(root: string, file: string, opts: { fresh?: boolean } = {}): Promise<Loaded> {
+export async function loadTargets(root: string, file: string, opts: { fresh?: boolean; defines?: Record<string, string> } = {}): Promise<Loaded> {
   const abs = path.resolve(root, file);
   if (!fs.existsSync(abs)) {
     throw new DeclarationError({ field: '--file', message: `targets module '${file}' does not exist in ${root}`, hint: 'create targets/index.ts or pass -f <module>' });
   }
   let mod: { default?: unknown };
   try {
-    // A fresh import (watch mode) needs a new URL; the module's own imports are cached by
-    // the runtime, so watch mode re-imports through a query that tsx passes along.
-    const url = pathToFileURL(abs).href + (opts.fresh ? `?v=${++generation}-${Date.now()}` : '');
-    mod = (await import(url)) as { default?: unknown };
+    const url = pathToFileURL(abs).href;
+    if (opts.fresh) {
+      // Watch mode needs the whole local graph fresh, not only the entry: Node caches ES modules
+      // by URL, and a `?v=` query on the entry re-evaluates the entry alone. tsx's tsImport loads
+      // through a new loader namespace each call, so every module the entry imports is read and
+      // evaluated again (each namespace stays registered; a watch session reloads rarely).
+      const { tsImport } = await import('tsx/esm/api');
+      mod = (await tsImport(url, { parentURL: import.meta.url })) as { default?: unknown };
+    } else {
+      mod = (await import(url)) as { default?: unknown };
+    }
   } catch (e) {
     const err = e as Error;
     throw new DeclarationError({ field: '--file', message: `targets module '${file}' failed to load: ${firstLines(err)}`, hint: 'fix the error in the module (or the configuration it reads) and build again' });
@@ -36,7 +42,8 @@ export async function loadTargets(root: string, file: string, opts: { fresh?: bo
   let exported = mod.default;
   if (typeof exported === 'function') {
     try {
-      exported = await (exported as () => unknown)();
+      const ctx: TargetsContext = { root, defines: { ...(opts.defines ?? {}) } };
+      exported = await (exported as (c: TargetsContext) => unknown)(ctx);
     } catch (e) {
       throw new DeclarationError({ field: 'default export', message: `the targets function of '${file}' threw: ${firstLines(e as Error)}`, hint: 'fix the error in the module (or the configuration it reads)' });
     }

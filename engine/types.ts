@@ -64,6 +64,10 @@ export interface TargetOutcome {
   error?: string;
   /** Names of the failed dependencies that blocked this target. */
   blockedBy?: string[];
+  /** 'built' from the artifact cache instead of running: the build that produced the outputs. */
+  restoredFrom?: string;
+  /** 'failed': where the last good outputs are kept; `--restore <name>` brings them back. */
+  preserved?: { buildId: string; path: string };
   outputs: string[];
   deps: string[];
 }
@@ -92,5 +96,13 @@ export interface ActionContext {
 
 export type Action = (ctx: ActionContext) => Promise<void> | void;
 
+/** What a targets function is given: where it builds, and the `-D key=value` definitions. */
+export interface TargetsContext {
+  /** Absolute path of the root directory (-C). */
+  root: string;
+  /** `-D key=value` definitions from the command line, in order (later ones win). */
+  defines: Record<string, string>;
+}
+
 /** A targets module's default export. */
-export type TargetsExport = TargetSpec[] | (() => TargetSpec[] | Promise<TargetSpec[]>);
+export type TargetsExport = TargetSpec[] | ((ctx: TargetsContext) => TargetSpec[] | Promise<TargetSpec[]>);
