@@ -98,9 +98,11 @@ export interface TrainOutput {
 }
 
 /** Gridsize-2 groups: for each seed, itself plus C-1 positions drawn from its K-1 nearest. */
-export function buildGroups(xs: Float64Array, ys: Float64Array, seeds: number[], k: number, c: number, rng: Rng): number[][] {
+export function buildGroups(xs: Float64Array, ys: Float64Array, seeds: number[], kWanted: number, c: number, rng: Rng): number[][] {
   const n = xs.length;
-  if (n < k) throw new ValueError(`gridsize 2 needs at least neighbor_count=${k} positions, dataset has ${n}`);
+  if (n < c) throw new ValueError(`gridsize 2 needs at least C=${c} positions, dataset has ${n}`);
+  // Small datasets (a sparse-ish view of a tiny scan) have fewer than K positions: use them all.
+  const k = Math.min(kWanted, n);
   return seeds.map((i) => {
     const near = Array.from({ length: n }, (_, j) => j)
       .filter((j) => j !== i)

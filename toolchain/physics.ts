@@ -103,14 +103,15 @@ export interface Scan {
 }
 
 /** Jittered raster of `positions` points (row-major, the last row may be partial), with
- *  columns : rows = ASPECT. Coordinates are patch centres in object pixels. The object is
+ *  columns : rows about ASPECT and an even number of rows. Coordinates are patch centres in object pixels. The object is
  *  sized to hold the scan plus one patch, or is M x M when `objectSize` is given (the scan
  *  must then fit in it). */
 export function rasterScan(positions: number, n: number, rng: Rng, objectSize?: number): Scan {
   const sx = PITCH_X * n;
   const sy = PITCH_Y * n;
-  const cols = Math.max(1, Math.round(Math.sqrt(positions * ASPECT)));
-  const rows = Math.ceil(positions / cols);
+  // An even number of rows (>= 2) so the y split at half the range halves the raster.
+  const rows = Math.max(2, 2 * Math.round(Math.sqrt(positions / ASPECT) / 2));
+  const cols = Math.ceil(positions / rows);
   const jitter = JITTER * n;
   const width = (cols - 1) * sx;
   const height = (rows - 1) * sy;
