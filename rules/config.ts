@@ -106,7 +106,7 @@ const schema = obj(
 const DEFAULTS = {
   toolchain: 'auto',
   overlap: { skipViews: Object.keys(DEFAULT_REJECTED_VIEWS) },
-  sim: { seed: 42, patchSize: 32, positions: 64, objectSize: null, faults: {} },
+  sim: { seed: 42, patchSize: 32, positions: 160, objectSize: null, faults: {} },
   ptychopinn: {
     root: null,
     python: 'python',

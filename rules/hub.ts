@@ -94,11 +94,29 @@ export function hubTargets(l: Layout): HubSpec[] {
       })),
       verify: names.verify,
       artifacts,
-      mermaid: mermaid([...core, ...aliases], l.hub),
+      // The summary reads every target; drawn as the hub's last step rather than with ~20 edges.
+      mermaid: mermaid(
+        [
+          ...core,
+          { name: 'summary', deps: [names.verify, names.merge], outputs: ['summary.md'], run: 'summary' },
+          ...aliases,
+          { name: 'hub', deps: ['summary', 'phase-g-ready'] },
+        ],
+        l.hub,
+      ),
     },
     bundles,
     core.map(specName),
-    [...jobs.map((j) => recordPath(l, j.dose, j.view)), hubManifest(l), hubSkipSummary(l), ...bundles.map((b) => b.path)],
+    // What the summary reads, so that it is rewritten exactly when one of them changes (deps
+    // alone do not enter a fingerprint). The prep/ glob catches a regeneration's new log.
+    [
+      ...ev.map((s) => s.outputs![0]!),
+      ...jobs.flatMap((j) => [recordPath(l, j.dose, j.view), cliLog(l, j.dose, j.view)]),
+      hubManifest(l),
+      hubSkipSummary(l),
+      ...bundles.map((b) => b.path),
+      `${l.hub}/prep/*.log`,
+    ],
   );
   const hubAlias: HubSpec = { name: 'hub', deps: ['summary', 'phase-g-ready'], description: 'the whole Phase E evidence hub (summary + Phase G gate)' };
   return [...core, summarySpec, ...aliases, hubAlias];
