@@ -1,0 +1,242 @@
+// What the builder and the command line ask of the store: preserve a target's outputs before it
+// reruns, look its fingerprint up in the artifact cache and restore a hit, remember a success,
+// and the two commands of their own, --restore <target> and --gc. Layout under the state
+// directory: .hubmake/store/blobs (content-addressed files), .hubmake/store/preserved (one
+// manifest per target), .hubmake/cache/entries (the default cache, whose blobs are the store's).
+// A shared cache (--cache-dir / HUBMAKE_CACHE_DIR) keeps entries and blobs in its own directory.
+import path from 'node:path';
+import { ArtifactCache, cacheKey, formatBytes, parseSize, type CacheEntry, type GcResult } from './cache.ts';
+import { DeclarationError } from './errors.ts';
+import type { Listener } from './events.ts';
+import { digestOf, computeFingerprint } from './fingerprint.ts';
+import type { Graph } from './graph.ts';
+import { Disk } from './disk.ts';
+import { Hasher, MISSING } from './hash.ts';
+import { Lock } from './lock.ts';
+import { Preserver, sameOutputs, type Preservation } from './preserve.ts';
+import type { Target } from './spec.ts';
+import { partsOf, StateStore, type SuccessRecord } from './state.ts';
+import { BlobError, BlobStore, materialize, type Bundle } from './store.ts';
+
+export interface ArtifactSettings {
+  /** Cache directory (absolute); undefined: .hubmake/cache sharing the store's blobs. */
+  cacheDir?: string;
+  /** false (--no-cache): no cache lookups or stores; outputs are still preserved before reruns. */
+  cache: boolean;
+  /** Bytes; when set, every build ends with a gc down to it. */
+  limit?: number;
+}
+
+/** Settings from the command line, falling back to HUBMAKE_CACHE_DIR / HUBMAKE_CACHE_LIMIT. */
+export function artifactSettings(cli: { cacheDir?: string | undefined; cacheLimit?: string | undefined; noCache?: boolean }, env: NodeJS.ProcessEnv, cwd = process.cwd()): ArtifactSettings {
+  const s: ArtifactSettings = { cache: !cli.noCache };
+  const dir = cli.cacheDir ?? (env.HUBMAKE_CACHE_DIR || undefined);
+  if (dir !== undefined) s.cacheDir = path.resolve(cwd, dir);
+  const lim = cli.cacheLimit ?? (env.HUBMAKE_CACHE_LIMIT || undefined);
+  if (lim !== undefined) {
+    const n = parseSize(lim);
+    const field = cli.cacheLimit !== undefined ? '--cache-limit' : 'HUBMAKE_CACHE_LIMIT';
+    if (n === undefined) throw new DeclarationError({ field, message: `must be a size such as 500M, 20G or a byte count, got '${lim}'` });
+    s.limit = n;
+  }
+  return s;
+}
+
+export interface CacheHit {
+  entry: CacheEntry;
+  /** The cache directory, for messages. */
+  from: string;
+}
+
+export class Artifacts {
+  readonly store: BlobStore;
+  readonly preserver: Preserver;
+  readonly cache: ArtifactCache | undefined;
+  /** The cache index whether or not lookups are on (--no-cache still lets --gc and --status see it). */
+  private readonly index: ArtifactCache;
+  /** The cache keeps its blobs in the local store (the default cache directory). */
+  private readonly sharesStore: boolean;
+
+  constructor(readonly root: string, stateDir: string, readonly settings: ArtifactSettings = { cache: true }) {
+    const storeDir = path.join(stateDir, 'store');
+    this.store = new BlobStore(path.join(storeDir, 'blobs'));
+    this.preserver = new Preserver(root, storeDir, this.store);
+    this.sharesStore = settings.cacheDir === undefined;
+    const cacheDir = settings.cacheDir ?? path.join(stateDir, 'cache');
+    const blobs = this.sharesStore ? this.store : new BlobStore(path.join(cacheDir, 'blobs'));
+    this.index = new ArtifactCache(cacheDir, blobs);
+    if (settings.cache) this.cache = this.index;
+  }
+
+  /** The cache directory as shown to people. */
+  get cacheDir(): string {
+    const d = this.settings.cacheDir ?? path.join(this.root, '.hubmake', 'cache');
+    const rel = path.relative(this.root, d);
+    return rel.startsWith('..') || path.isAbsolute(rel) ? d : rel;
+  }
+
+  /**
+   * Whether a cached result may stand in for running this target now. Not when forced (-B asks
+   * for a real run), nor for degraded runs or runOnFailure targets: what those write depends on
+   * the outcomes of other targets in this build, which no fingerprint covers.
+   */
+  cacheable(t: Target, forced: boolean, degraded: boolean): boolean {
+    return !!this.cache && t.cache && !t.runOnFailure && !forced && !degraded;
+  }
+
+  /**
+   * A cached result for the target's fingerprint. A rebuild: 'missing' target is restored only
+   * when all of its outputs are absent: outputs it keeps are never overwritten from the cache.
+   */
+  lookup(t: Target, digest: string, current: Record<string, string>, touch: boolean): CacheHit | undefined {
+    if (!this.cache) return undefined;
+    if (t.rebuild === 'missing' && t.outputs.some((o) => current[o] !== MISSING)) return undefined;
+    const entry = this.cache.lookup(cacheKey(digest, t.outputs), touch);
+    return entry ? { entry, from: this.cacheDir } : undefined;
+  }
+
+  /** Writes a hit's outputs into the root, verified; throws BlobError (nothing changed) when damaged. */
+  restore(hit: CacheHit, hasher: Hasher): { files: number; bytes: number } {
+    const r = this.cache!.restore(hit.entry, this.root);
+    forget(hasher, hit.entry.bundle);
+    return r;
+  }
+
+  /** After a successful run: store its outputs under its fingerprint. */
+  remember(t: Target, digest: string, out: Record<string, string>, buildId: string, ms: number): void {
+    this.cache?.store(cacheKey(digest, t.outputs), t.name, buildId, ms, this.root, out);
+  }
+
+  /** Before a rerun (or a restore over them): copy the target's present outputs into the store. */
+  preserve(t: Target, rec: SuccessRecord | undefined, hasher: Hasher, buildId: string): Preservation {
+    const current: Record<string, string> = {};
+    for (const o of t.outputs) current[o] = hasher.hashPath(o);
+    return this.preserver.preserve(t.name, t.outputs, rec, current, buildId, (rel) => {
+      const h = hasher.hashPath(rel);
+      return h === MISSING ? undefined : h;
+    }, MISSING);
+  }
+
+  /** Cache use for --status. */
+  stats(): { entries: number; bytes: number; dir: string } {
+    return { ...this.index.stats(), dir: this.cacheDir };
+  }
+
+  /**
+   * Evicts least recently used cache entries down to `limit` and removes blobs nothing refers
+   * to (neither a cache entry nor a preserved manifest).
+   */
+  gc(limit: number | undefined): GcResult {
+    const preservedLive = this.preserver.liveBlobs();
+    const cache = this.index;
+    if (this.sharesStore) return cache.gc(limit, preservedLive);
+    const r = cache.gc(limit);
+    const s = this.store.sweep(preservedLive);
+    return { ...r, removedBlobs: r.removedBlobs + s.removed, freedBytes: r.freedBytes + s.bytes };
+  }
+}
+
+/** The hasher remembers paths it hashed in this build; outputs just rewritten must be hashed anew. */
+function forget(hasher: Hasher, b: Bundle): void {
+  for (const o of Object.keys(b.outputs)) {
+    hasher.invalidate(o);
+    hasher.invalidate(o.endsWith('/') ? o.slice(0, -1) : o);
+  }
+  for (const f of Object.keys(b.files)) hasher.invalidate(f);
+}
+
+export function describeGc(r: GcResult, limit: number | undefined): string {
+  return `hubmake: cache gc: evicted ${r.evicted} entr${r.evicted === 1 ? 'y' : 'ies'}, removed ${r.removedBlobs} blob(s) (${formatBytes(r.freedBytes)}); ${r.entries} entries, ${formatBytes(r.bytes)} kept${limit !== undefined ? ` (limit ${formatBytes(limit)})` : ''}`;
+}
+
+export interface RestoreOptions {
+  root: string;
+  graph: Graph;
+  moduleHash: string;
+  name: string;
+  settings: ArtifactSettings;
+  buildId: string;
+  env: NodeJS.ProcessEnv;
+  emit: Listener;
+  signal?: AbortSignal;
+}
+
+/**
+ * --restore <target>: writes back the outputs of the target's last successful record, from the
+ * copy preserved before a rerun or else from the cache entry of that record's fingerprint, every
+ * file verified by sha256 and renamed into place; outputs on disk that differ are preserved
+ * first. The record is written again, so the target is fresh when its fingerprint still matches.
+ * Exit 0 restored, 1 nothing (good) to restore, 2 unknown target.
+ */
+export async function restoreCommand(o: RestoreOptions): Promise<number> {
+  const t = o.graph.byName.get(o.name) ?? o.graph.producerOf(o.name);
+  if (!t || t.alias) {
+    const e = new DeclarationError({ field: '--restore', message: `'${o.name}' is not a target with outputs`, hint: 'name a target (or one of its outputs); see --list' });
+    o.emit({ type: 'error', diagnostics: e.diagnostics });
+    return 2;
+  }
+  const state = new StateStore(o.root);
+  const lock = new Lock(state.dir);
+  try {
+    await lock.acquire((h) => o.emit({ type: 'lock-wait', pid: h.pid, host: h.host, since: h.started }), o.signal);
+    state.load();
+    const rec = state.history.get(t.name)?.ok;
+    if (!rec) {
+      o.emit({ type: 'info', target: t.name, message: `hubmake: nothing to restore: target '${t.name}' has no successful run on record` });
+      return 1;
+    }
+    const a = new Artifacts(o.root, state.dir, { ...o.settings, cache: true });
+    const hasher = new Hasher(new Disk(o.root), state.loadStatCache());
+    const current: Record<string, string> = {};
+    for (const out of t.outputs) current[out] = hasher.hashPath(out);
+    const t0 = Date.now();
+    const sources: Array<{ source: 'preserved' | 'cache'; from: string; bundle: Bundle }> = [];
+    const good = a.preserver.goodFor(t.name, rec);
+    if (good) sources.push({ source: 'preserved', from: path.relative(o.root, a.preserver.manifestPath(t.name, 'good')), bundle: good.bundle });
+    const entry = a.cache!.lookup(cacheKey(digestOf(partsOf(rec)), t.outputs), true);
+    if (entry && sameOutputs(entry.bundle.outputs, rec.out)) sources.push({ source: 'cache', from: a.cacheDir, bundle: entry.bundle });
+    let done: { source: 'preserved' | 'cache'; from: string; files: number; bytes: number } | undefined;
+    if (sameOutputs(current, rec.out)) done = { source: 'preserved', from: 'the files on disk (already the recorded ones)', files: 0, bytes: 0 };
+    const problems: string[] = [];
+    for (const s of sources) {
+      if (done) break;
+      const differing: Record<string, string> = {};
+      for (const out of t.outputs) if (current[out] !== MISSING && current[out] !== rec.out[out]) differing[out] = current[out]!;
+      a.preserver.saveUnrecorded(t.name, differing, o.buildId);
+      try {
+        const r = materialize(s.source === 'cache' ? a.cache!.blobs : a.store, o.root, s.bundle);
+        done = { source: s.source, from: s.from, ...r };
+      } catch (e) {
+        if (!(e instanceof BlobError)) throw e;
+        problems.push(`${s.source} copy: ${e.message}`);
+      }
+    }
+    if (!done) {
+      const why = problems.length ? `its stored copies are damaged (${problems.join('; ')})` : 'no preserved copy or cache entry holds them';
+      o.emit({ type: 'info', target: t.name, message: `hubmake: cannot restore '${t.name}': the outputs of build ${rec.b} are not in the store: ${why}` });
+      return 1;
+    }
+    state.recordSuccess({ ...rec });
+    // The target's inputs are other targets' outputs, untouched here: the hasher's view of them holds.
+    const fresh = computeFingerprint(t, hasher, o.env, o.moduleHash).digest === digestOf(partsOf(rec));
+    o.emit({ type: 'restored', target: t.name, buildId: rec.b, source: done.source, from: done.from, files: done.files, bytes: done.bytes, durationMs: Date.now() - t0, fresh });
+    return 0;
+  } finally {
+    state.close();
+    lock.release();
+  }
+}
+
+/** --gc: evict down to the limit (if any) and remove unreferenced blobs, under the root's lock. */
+export async function gcCommand(root: string, settings: ArtifactSettings, emit: Listener, signal?: AbortSignal): Promise<number> {
+  const state = new StateStore(root);
+  const lock = new Lock(state.dir);
+  try {
+    await lock.acquire((h) => emit({ type: 'lock-wait', pid: h.pid, host: h.host, since: h.started }), signal);
+    const r = new Artifacts(root, state.dir, settings).gc(settings.limit);
+    emit({ type: 'cache-gc', ...r, limit: settings.limit ?? null });
+    return 0;
+  } finally {
+    lock.release();
+  }
+}

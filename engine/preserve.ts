@@ -1,0 +1,128 @@
+// Never lose an artifact: before a target reruns, whatever it declared as outputs and is on disk
+// is copied into the content-addressed store, so that a rerun that fails or is killed after
+// truncating its outputs cannot destroy the last good bundle. A manifest per target names the
+// blobs: `<name>.good.json` holds the outputs of the target's last successful record (written
+// only while the files on disk still match that record, so a second failed rerun never replaces
+// it with the wreck of the first); outputs that match no record (edited by hand, left by a failed
+// run) go to `<name>.unrecorded.json`, kept until the next such snapshot.
+// `--restore <target>` writes the good bundle back (or the cache entry of the same record).
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { SuccessRecord } from './state.ts';
+import { BlobStore, blobsOf, complete, isBundle, readJson, snapshot, type Bundle, writeJsonAtomic } from './store.ts';
+
+export interface PreservedManifest {
+  v: 1;
+  target: string;
+  kind: 'good' | 'unrecorded';
+  /** Build id of the success record these outputs belong to (good manifests). */
+  buildId?: string;
+  /** The build that took the copy. */
+  by: string;
+  at: string;
+  bundle: Bundle;
+}
+
+/** Where a target's last good outputs are kept (in the failed `finish` event and TargetOutcome). */
+export interface PreservedInfo {
+  /** The build that produced them. */
+  buildId: string;
+  /** The manifest, relative to the root when inside it. */
+  path: string;
+}
+
+export interface Preservation {
+  /** The good bundle, when one matching the last success record exists. */
+  good?: PreservedInfo;
+  /** What this call copied (nothing when the store already had it). */
+  copied?: { path: string; kind: 'good' | 'unrecorded'; files: number; bytes: number };
+}
+
+export function sameOutputs(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
+
+export class Preserver {
+  readonly dir: string;
+
+  constructor(private readonly root: string, storeDir: string, readonly blobs: BlobStore) {
+    this.dir = path.join(storeDir, 'preserved');
+  }
+
+  manifestPath(target: string, kind: 'good' | 'unrecorded'): string {
+    // Target names may hold slashes and any character: a readable prefix plus a hash is unique.
+    const safe = target.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80);
+    const h = crypto.createHash('sha256').update(target).digest('hex').slice(0, 12);
+    return path.join(this.dir, `${safe}-${h}.${kind}.json`);
+  }
+
+  private display(abs: string): string {
+    const rel = path.relative(this.root, abs);
+    return rel.startsWith('..') || path.isAbsolute(rel) ? abs : rel.split(path.sep).join('/');
+  }
+
+  read(target: string, kind: 'good' | 'unrecorded'): PreservedManifest | undefined {
+    const m = readJson(this.manifestPath(target, kind));
+    if (!m || typeof m !== 'object') return undefined;
+    const pm = m as PreservedManifest;
+    if (pm.v !== 1 || pm.target !== target || pm.kind !== kind || !isBundle(pm.bundle)) return undefined;
+    return pm;
+  }
+
+  /** The good bundle of exactly this record, with every blob present. */
+  goodFor(target: string, rec: SuccessRecord | undefined): PreservedManifest | undefined {
+    if (!rec) return undefined;
+    const m = this.read(target, 'good');
+    if (!m || m.buildId !== rec.b || !sameOutputs(m.bundle.outputs, rec.out) || !complete(this.blobs, m.bundle)) return undefined;
+    return m;
+  }
+
+  /**
+   * Copies the present outputs into the store before a rerun. `current`: each declared output's
+   * hash now (MISSING when absent); `known`: a file's hash from the stat cache, to skip copying
+   * what the store already holds.
+   */
+  preserve(target: string, outputs: string[], rec: SuccessRecord | undefined, current: Record<string, string>, by: string, known: (rel: string) => string | undefined, missing: string): Preservation {
+    const present: Record<string, string> = {};
+    for (const o of outputs) if (current[o] !== undefined && current[o] !== missing) present[o] = current[o]!;
+    const res: Preservation = {};
+    const matches = !!rec && Object.keys(present).length === outputs.length && sameOutputs(present, rec.out);
+    let good = this.goodFor(target, rec);
+    if (Object.keys(present).length && !(matches && good)) {
+      const kind = matches ? 'good' : 'unrecorded';
+      const { bundle, bytes } = snapshot(this.blobs, this.root, present, known);
+      const m: PreservedManifest = { v: 1, target, kind, by, at: new Date().toISOString(), bundle };
+      if (kind === 'good') m.buildId = rec!.b;
+      const p = this.manifestPath(target, kind);
+      writeJsonAtomic(p, m);
+      res.copied = { path: this.display(p), kind, files: Object.keys(bundle.files).length, bytes };
+      if (kind === 'good') good = m;
+    }
+    if (good) res.good = { buildId: good.buildId!, path: this.display(this.manifestPath(target, 'good')) };
+    return res;
+  }
+
+  /** Keeps a copy of outputs about to be overwritten by a restore, unless they are the good ones. */
+  saveUnrecorded(target: string, present: Record<string, string>, by: string): void {
+    if (!Object.keys(present).length) return;
+    const { bundle } = snapshot(this.blobs, this.root, present);
+    writeJsonAtomic(this.manifestPath(target, 'unrecorded'), { v: 1, target, kind: 'unrecorded', by, at: new Date().toISOString(), bundle } satisfies PreservedManifest);
+  }
+
+  /** Blobs the manifests refer to (protected from gc). */
+  liveBlobs(): Set<string> {
+    const out = new Set<string>();
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch { /* none yet */ }
+    for (const n of names) {
+      if (!n.endsWith('.json')) continue;
+      const m = readJson(path.join(this.dir, n)) as PreservedManifest | undefined;
+      if (m && isBundle(m.bundle)) for (const h of blobsOf(m.bundle)) out.add(h);
+    }
+    return out;
+  }
+}
