@@ -202,9 +202,38 @@ export function reconstruct(
           d[2 * k + 1] = im[k]! - d[2 * k + 1]!;
         }
       });
-      // 2. apply the updates (object per member; probe averaged over the group)
+      // 2. apply the updates (object per member; probe averaged over the group). Members of
+      // a group overlap, so their object updates add up: normalise by the peak of the summed
+      // probe intensity sum_k |P(r - r_k)|^2 (for one position this is ePIE's max |P|^2).
       let pmax = 0;
-      for (let k = 0; k < npix; k++) pmax = Math.max(pmax, probe[2 * k]! ** 2 + probe[2 * k + 1]! ** 2);
+      if (group.length === 1) {
+        for (let k = 0; k < npix; k++) pmax = Math.max(pmax, probe[2 * k]! ** 2 + probe[2 * k + 1]! ** 2);
+      } else {
+        let rMin = Infinity;
+        let cMin = Infinity;
+        let rMax = -Infinity;
+        let cMax = -Infinity;
+        for (const j of group) {
+          const [r0, c0] = corners[j]!;
+          rMin = Math.min(rMin, r0);
+          cMin = Math.min(cMin, c0);
+          rMax = Math.max(rMax, r0);
+          cMax = Math.max(cMax, c0);
+        }
+        const bw = cMax - cMin + N;
+        const acc = new Float64Array((rMax - rMin + N) * bw);
+        for (const j of group) {
+          const [r0, c0] = corners[j]!;
+          for (let y = 0; y < N; y++) {
+            const row = (r0 - rMin + y) * bw + (c0 - cMin);
+            for (let x = 0; x < N; x++) {
+              const p = 2 * (y * N + x);
+              acc[row + x] = acc[row + x]! + probe[p]! ** 2 + probe[p + 1]! ** 2;
+            }
+          }
+        }
+        for (const v of acc) pmax = Math.max(pmax, v);
+      }
       const probeStep = new Float64Array(2 * npix);
       group.forEach((j, m) => {
         const [r0, c0] = corners[j]!;
