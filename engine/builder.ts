@@ -9,6 +9,7 @@ import { computeFingerprint, type Fingerprint } from './fingerprint.ts';
 import type { Graph } from './graph.ts';
 import { Hasher, MISSING } from './hash.ts';
 import { runTarget, tailOf } from './run.ts';
+import { SlurmExecutor } from './executors/slurm.ts';
 import { Scheduler } from './schedule.ts';
 import type { Target } from './spec.ts';
 import type { StateStore, SuccessRecord } from './state.ts';
@@ -34,6 +35,8 @@ export interface BuildOptions {
   goals: string[];
   signal: AbortSignal;
   emit: Listener;
+  /** Cap on Slurm jobs in the queue at once (--slurm-jobs); -j limits only local jobs. */
+  slurmJobs?: number;
   /** Watch mode's hook to cancel one running target (--watch-restart); it also follows `signal`. */
   targetSignal?: (name: string) => AbortSignal | undefined;
 }
@@ -60,6 +63,7 @@ class Builder {
   private readonly willChange = new Set<string>();
   private readonly ran: string[] = [];
   private readonly disk: Disk;
+  private readonly slurm: SlurmExecutor;
   private stopping = false;
   private finished = false;
   private done!: (r: BuildResult) => void;
@@ -68,12 +72,14 @@ class Builder {
   constructor(private readonly o: BuildOptions) {
     const g = o.graph;
     this.disk = new Disk(o.root);
+    this.slurm = new SlurmExecutor({ root: o.root, env: o.env, state: o.state, emit: o.emit, buildId: o.buildId });
     this.sched = new Scheduler(
       g.order.filter((n) => o.closure.has(n)),
       (n) => g.depsOf.get(n)!,
       (n) => g.dependentsOf.get(n)!,
       (n) => o.closure.has(n),
       Math.max(1, o.jobs),
+      Math.max(1, o.slurmJobs ?? 100),
     );
   }
 
@@ -99,11 +105,12 @@ class Builder {
           this.o.emit({ type: 'skipped', target: item.t.name, why: this.o.signal.aborted ? 'interrupted' : 'the build stopped after a failure (use -k to keep going)' });
           continue;
         }
-        if (!this.sched.canStart(item.t.pool)) { i++; continue; }
+        const remote = item.t.executor === 'slurm';
+        if (!this.sched.canStart(item.t.pool, remote)) { i++; continue; }
         this.queue.splice(i, 1);
-        this.sched.started(item.t.pool);
+        this.sched.started(item.t.pool, remote);
         void this.execute(item.t, item.fp, item.degraded).catch((e: unknown) => this.crashed(item.t, e)).then(() => {
-          this.sched.finished(item.t.pool);
+          this.sched.finished(item.t.pool, remote);
           this.pump();
         });
       }
@@ -214,6 +221,7 @@ class Builder {
     if (t.log) start.log = t.log;
     const expected = o.state.history.get(name)?.ok?.ms;
     if (expected !== undefined) start.expectedMs = expected;
+    if (t.executor === 'slurm') start.executor = 'slurm';
     o.emit(start);
     const inputs = Object.keys(fp.parts.inputs).filter((k) => !k.startsWith('glob:'));
     const targetSignal = o.targetSignal?.(name) ?? o.signal;
@@ -231,7 +239,11 @@ class Builder {
       },
       outcomes: () => this.allOutcomes(),
       writeFile: async (rel, data) => this.disk.writeAtomic(rel, data),
+      fingerprint: fp.digest,
+      slurm: this.slurm,
     });
+    const job = res.jobId ? { job: res.jobId, ...(res.node ? { node: res.node } : {}) } : {};
+    const jobEv = res.jobId ? { jobId: res.jobId, ...(res.node ? { node: res.node } : {}) } : {};
     const ms = Date.now() - t0;
     if (o.signal.aborted || targetSignal.aborted) {
       // No record: the start marker stays, so the next build reruns exactly this target.
@@ -250,21 +262,21 @@ class Builder {
       }
     }
     if (error === undefined) {
-      const rec: SuccessRecord = { k: 'ok', t: name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: fp.parts.inputs, out, ms, b: o.buildId };
+      const rec: SuccessRecord = { k: 'ok', t: name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: fp.parts.inputs, out, ms, b: o.buildId, ...job };
       if (degraded) rec.degraded = true;
       o.state.recordSuccess(rec);
       this.ran.push(name);
       this.settle(name, this.outcome(t, 'built', { exitCode: res.exitCode, durationMs: ms, buildId: o.buildId }));
-      const fin: BuildEvent = { type: 'finish', target: name, status: 'built', durationMs: ms, exitCode: res.exitCode };
+      const fin: BuildEvent = { type: 'finish', target: name, status: 'built', durationMs: ms, exitCode: res.exitCode, ...jobEv };
       if (t.log) fin.log = t.log;
       o.emit(fin);
       return;
     }
-    o.state.recordFailure({ k: 'fail', t: name, b: o.buildId, ms, code: res.exitCode, err: error, cmd: fp.parts.command });
+    o.state.recordFailure({ k: 'fail', t: name, b: o.buildId, ms, code: res.exitCode, err: error, cmd: fp.parts.command, ...job });
     this.ran.push(name);
     const tail = t.log ? tailOf(path.join(o.root, t.log)) : last;
     this.settle(name, this.outcome(t, 'failed', { exitCode: res.exitCode, durationMs: ms, buildId: o.buildId, error }));
-    const fin: BuildEvent = { type: 'finish', target: name, status: 'failed', durationMs: ms, exitCode: res.exitCode, error, tail };
+    const fin: BuildEvent = { type: 'finish', target: name, status: 'failed', durationMs: ms, exitCode: res.exitCode, error, tail, ...jobEv };
     if (t.log) fin.log = t.log;
     o.emit(fin);
     if (!o.keepGoing) this.stopping = true;

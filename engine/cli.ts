@@ -24,6 +24,8 @@ Options:
   -n, --dry-run            print what would run and why; change nothing
       --explain            print the exact reason for every target that runs (or is kept)
   -j, --jobs <n>           parallel jobs (default: CPU count)
+      --slurm-jobs <n>     Slurm jobs in the queue at once, besides the -j local ones
+                           (default: HUBMAKE_SLURM_JOBS or 100)
   -k, --keep-going         keep building what does not depend on a failed target
   -B, --always-make        rerun the goals' targets regardless of their state
       --json               newline-delimited JSON events on stdout
@@ -42,6 +44,7 @@ export interface CliOptions {
   dryRun: boolean;
   explain: boolean;
   jobs: number;
+  slurmJobs: number;
   keepGoing: boolean;
   always: boolean;
   json: boolean;
@@ -64,6 +67,7 @@ export function parseCli(argv: string[]): CliOptions {
         'dry-run': { type: 'boolean', short: 'n' },
         explain: { type: 'boolean' },
         jobs: { type: 'string', short: 'j' },
+        'slurm-jobs': { type: 'string' },
         'keep-going': { type: 'boolean', short: 'k' },
         'always-make': { type: 'boolean', short: 'B' },
         json: { type: 'boolean' },
@@ -82,6 +86,12 @@ export function parseCli(argv: string[]): CliOptions {
     jobs = Number(v.jobs);
     if (!Number.isInteger(jobs) || jobs < 1) throw new DeclarationError({ field: '--jobs', message: `must be a positive integer, got '${v.jobs}'` });
   }
+  const slurmRaw = v['slurm-jobs'] ?? process.env.HUBMAKE_SLURM_JOBS;
+  const slurmJobs = slurmRaw === undefined || slurmRaw === '' ? 100 : Number(slurmRaw);
+  if (!Number.isInteger(slurmJobs) || slurmJobs < 1) {
+    const field = v['slurm-jobs'] !== undefined ? '--slurm-jobs' : 'HUBMAKE_SLURM_JOBS';
+    throw new DeclarationError({ field, message: `must be a positive integer, got '${slurmRaw}'` });
+  }
   if (v.graph !== undefined && v.graph !== 'mermaid' && v.graph !== 'dot') {
     throw new DeclarationError({ field: '--graph', message: `must be 'mermaid' or 'dot', got '${v.graph}'` });
   }
@@ -92,6 +102,7 @@ export function parseCli(argv: string[]): CliOptions {
     dryRun: !!v['dry-run'],
     explain: !!v.explain,
     jobs,
+    slurmJobs,
     keepGoing: !!v['keep-going'],
     always: !!v['always-make'],
     json: !!v.json,
@@ -147,6 +158,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     closure: goals.closure,
     always: opts.always,
     jobs: opts.jobs,
+    slurmJobs: opts.slurmJobs,
     keepGoing: opts.keepGoing,
     dryRun: opts.dryRun || opts.status,
     emit: statusView ?? emit,

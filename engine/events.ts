@@ -42,7 +42,15 @@ export type BuildEvent =
       error?: string;
       /** Last lines of the log of a failed target. */
       tail?: string[];
+      /** Slurm job that ran the target, and the node it ran on. */
+      jobId?: string;
+      node?: string;
     }
+  /**
+   * A target's Slurm job was submitted, adopted from an earlier build, or changed state
+   * (PENDING with its reason, RUNNING on a node, a final state, CANCELLED by this build).
+   */
+  | { type: 'job'; target: string; jobId: string; state: string; node?: string; reason?: string; adopted?: boolean }
   | { type: 'blocked'; target: string; by: string[] }
   | { type: 'skipped'; target: string; why: string }
   | { type: 'info'; target?: string; message: string }

@@ -4,11 +4,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Action, ActionContext, TargetOutcome } from './types.ts';
 import type { Target } from './spec.ts';
+import type { SlurmExecutor } from './executors/slurm.ts';
 
 export interface RunResult {
   ok: boolean;
   exitCode: number | null;
   error?: string;
+  /** Slurm job that ran the target, and its node. */
+  jobId?: string;
+  node?: string;
 }
 
 export interface RunOptions {
@@ -21,6 +25,10 @@ export interface RunOptions {
   onLine: (line: string) => void;
   outcomes: () => TargetOutcome[];
   writeFile: (rel: string, data: string | Uint8Array) => Promise<void>;
+  /** The target's fingerprint digest; a Slurm job of an earlier build is adopted only if it matches. */
+  fingerprint?: string;
+  /** Runs targets with executor 'slurm'. */
+  slurm?: SlurmExecutor;
 }
 
 /** The log sink: the log file when the target declares one, else output events line by line. */
@@ -56,6 +64,10 @@ export async function runTarget(o: RunOptions): Promise<RunResult> {
   const t = o.target;
   const sink = new Sink(t.log ? path.join(o.root, t.log) : undefined, o.onLine);
   try {
+    if (t.executor === 'slurm' && t.run !== undefined) {
+      if (!o.slurm) return { ok: false, exitCode: null, error: "executor 'slurm' is not available in this build" };
+      return await o.slurm.run(t, o.fingerprint ?? '', sink, o.signal);
+    }
     if (typeof t.run === 'string') return await runCommand(t.run, o, sink);
     if (typeof t.run === 'function') return await runAction(t.run, o, sink);
     return { ok: true, exitCode: 0 };

@@ -6,7 +6,10 @@ export class Scheduler {
   private readonly waiting = new Map<string, number>();
   private readonly ready: string[] = [];
   private readonly busyPools = new Set<string>();
+  /** Targets running now, local and remote together. */
   running = 0;
+  /** Of those, the ones running as batch jobs (Slurm): they take no local slot. */
+  private remote = 0;
 
   constructor(
     names: Iterable<string>,
@@ -14,6 +17,8 @@ export class Scheduler {
     private readonly dependentsOf: (n: string) => string[],
     private readonly inScope: (n: string) => boolean,
     readonly jobs: number,
+    /** Cap on batch jobs in the queue at once (--slurm-jobs). */
+    readonly remoteJobs = 100,
   ) {
     for (const n of names) {
       const count = depsOf(n).filter(inScope).length;
@@ -43,17 +48,20 @@ export class Scheduler {
     }
   }
 
-  canStart(pool: string | undefined): boolean {
-    return this.running < this.jobs && (pool === undefined || !this.busyPools.has(pool));
+  canStart(pool: string | undefined, remote = false): boolean {
+    const free = remote ? this.remote < this.remoteJobs : this.running - this.remote < this.jobs;
+    return free && (pool === undefined || !this.busyPools.has(pool));
   }
 
-  started(pool: string | undefined): void {
+  started(pool: string | undefined, remote = false): void {
     this.running++;
+    if (remote) this.remote++;
     if (pool !== undefined) this.busyPools.add(pool);
   }
 
-  finished(pool: string | undefined): void {
+  finished(pool: string | undefined, remote = false): void {
     this.running--;
+    if (remote) this.remote--;
     if (pool !== undefined) this.busyPools.delete(pool);
   }
 }

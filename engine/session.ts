@@ -17,6 +17,8 @@ export interface SessionOptions {
   closure: Set<string>;
   always: boolean;
   jobs: number;
+  /** Cap on Slurm jobs in the queue at once (default 100). */
+  slurmJobs?: number;
   keepGoing: boolean;
   dryRun: boolean;
   emit: Listener;
@@ -72,6 +74,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
       closure: o.closure,
       forced: forcedTargets(o),
       jobs: o.jobs,
+      ...(o.slurmJobs !== undefined ? { slurmJobs: o.slurmJobs } : {}),
       keepGoing: o.keepGoing,
       dryRun: o.dryRun,
       env: o.env ?? process.env,

@@ -157,6 +157,7 @@ function validateOne(raw: unknown, index: number, root: string, errors: Diagnost
   }
 
   const alias = outputs.length === 0 && run === undefined;
+  if (executor === 'slurm' && typeof run === 'function') err('executor', "an in-process action cannot run on Slurm", "give the target a shell command in `run`, or drop executor: 'slurm'");
   if (run !== undefined && outputs.length === 0) err('outputs', 'a target with `run` must declare at least one output', 'list the files the command writes in `outputs`');
   if (outputs.length === 0 && run === undefined && deps.length === 0 && inputs.length === 0) err('outputs', 'declares no outputs, run or deps', 'give it outputs and run, or deps to make it an alias');
   if (outputs.length > 0 && run === undefined) err('run', 'a target with outputs needs `run` (a command or a function)');

@@ -27,6 +27,9 @@ export interface SuccessRecord {
   b: string;
   /** Ran while some of its dependencies had failed (runOnFailure targets). */
   degraded?: true;
+  /** Batch job (Slurm) that produced the outputs, and the node it ran on. */
+  job?: string;
+  node?: string;
 }
 
 export interface FailRecord {
@@ -37,6 +40,9 @@ export interface FailRecord {
   code: number | null;
   err: string;
   cmd: string;
+  /** Batch job (Slurm) of the failed attempt, and the node it ran on. */
+  job?: string;
+  node?: string;
 }
 
 export interface StartRecord {
@@ -45,7 +51,24 @@ export interface StartRecord {
   b: string;
 }
 
-type Line = SuccessRecord | FailRecord | StartRecord | { k: 'v'; v: number };
+/**
+ * A job submitted to a batch system (Slurm) for a target, written right after submission so that
+ * a build killed while the job runs lets the next build adopt or cancel it instead of submitting
+ * a duplicate. Superseded by the target's next ok/fail record.
+ */
+export interface JobRecord {
+  k: 'job';
+  t: string;
+  b: string;
+  /** The batch system's job id. */
+  id: string;
+  /** Fingerprint digest of the target when the job was submitted: adopt only if it still matches. */
+  fp: string;
+  /** The job's output file, relative to the root, copied into the target's log. */
+  out: string;
+}
+
+type Line = SuccessRecord | FailRecord | StartRecord | JobRecord | { k: 'v'; v: number };
 
 export interface TargetHistory {
   ok?: SuccessRecord;
@@ -53,6 +76,8 @@ export interface TargetHistory {
   fail?: FailRecord;
   /** A run started and never recorded its end. */
   unfinished?: StartRecord;
+  /** A batch job submitted for the target whose result no ok/fail record has taken in yet. */
+  job?: JobRecord;
 }
 
 export function partsOf(r: SuccessRecord): FingerprintParts {
@@ -101,9 +126,14 @@ export class StateStore {
         h.ok = rec;
         delete h.fail;
         delete h.unfinished;
+        delete h.job;
       } else if (rec.k === 'fail') {
         h.fail = rec;
         delete h.unfinished;
+        delete h.job;
+      } else if (rec.k === 'job') {
+        if (typeof rec.id !== 'string' || typeof rec.fp !== 'string' || typeof rec.out !== 'string') { bad++; continue; }
+        h.job = rec;
       } else { bad++; continue; }
       this.history.set(rec.t, h);
     }
@@ -133,6 +163,13 @@ export class StateStore {
     this.history.set(t, h);
   }
 
+  recordJob(rec: JobRecord): void {
+    this.append(rec);
+    const h = this.history.get(rec.t) ?? {};
+    h.job = rec;
+    this.history.set(rec.t, h);
+  }
+
   recordSuccess(rec: SuccessRecord): void {
     this.append(rec);
     this.history.set(rec.t, { ok: rec });
@@ -143,19 +180,21 @@ export class StateStore {
     const h = this.history.get(rec.t) ?? {};
     h.fail = rec;
     delete h.unfinished;
+    delete h.job;
     this.history.set(rec.t, h);
   }
 
   /** Rewrites the log with one entry per target when it has grown well past that. */
   compact(): void {
     let live = 0;
-    for (const h of this.history.values()) live += (h.ok ? 1 : 0) + (h.fail ? 1 : 0) + (h.unfinished ? 1 : 0);
+    for (const h of this.history.values()) live += (h.ok ? 1 : 0) + (h.fail ? 1 : 0) + (h.unfinished ? 1 : 0) + (h.job ? 1 : 0);
     if (this.lines <= live * 2 + 100) return;
     const out: string[] = [JSON.stringify({ k: 'v', v: VERSION })];
     for (const h of this.history.values()) {
       if (h.ok) out.push(JSON.stringify(h.ok));
       if (h.fail) out.push(JSON.stringify(h.fail));
       if (h.unfinished) out.push(JSON.stringify(h.unfinished));
+      if (h.job) out.push(JSON.stringify(h.job));
     }
     this.close();
     writeAtomic(path.join(this.dir, LOG), out.join('\n') + '\n');

@@ -58,7 +58,7 @@ export function plainReporter(opts: { explain: boolean; dryRun: boolean; io?: Ou
         io.out(`[${e.target}] ${e.line}`);
         break;
       case 'finish':
-        if (e.status === 'built') io.out(`built   ${e.target} (${secs(e.durationMs)})`);
+        if (e.status === 'built') io.out(`built   ${e.target} (${secs(e.durationMs)}${e.jobId ? `, slurm job ${e.jobId}${e.node ? ` on ${e.node}` : ''}` : ''})`);
         else if (e.status === 'interrupted') io.out(`stopped ${e.target} (interrupted after ${secs(e.durationMs)})`);
         else {
           io.err(`FAILED  ${e.target}: ${e.error ?? 'failed'}${e.exitCode != null ? ` (exit code ${e.exitCode})` : ''}`);
@@ -68,6 +68,13 @@ export function plainReporter(opts: { explain: boolean; dryRun: boolean; io?: Ou
             for (const l of e.tail) io.err(`    | ${l}`);
           }
         }
+        break;
+      case 'job':
+        // Submission, adoption and the move to a node; the final state shows in the finish line.
+        if (e.adopted) io.out(`slurm   ${e.target}: adopted job ${e.jobId} of an earlier build (${e.state}${e.node ? ` on ${e.node}` : ''})`);
+        else if (e.state === 'SUBMITTED') io.out(`slurm   ${e.target}: submitted job ${e.jobId}`);
+        else if (e.state === 'RUNNING') io.out(`slurm   ${e.target}: job ${e.jobId} running on ${e.node ?? 'a node'}`);
+        else if (e.state === 'PENDING' && e.reason) io.out(`slurm   ${e.target}: job ${e.jobId} pending (${e.reason})`);
         break;
       case 'blocked':
         io.err(`blocked ${e.target} (needs ${e.by.join(', ')}, which failed)`);
