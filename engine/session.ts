@@ -24,6 +24,8 @@ export interface SessionOptions {
   emit: Listener;
   signal?: AbortSignal;
   env?: NodeJS.ProcessEnv;
+  /** Watch mode: cancel one running target without stopping the build (--watch-restart). */
+  targetSignal?: (name: string) => AbortSignal | undefined;
 }
 
 /** Goals' targets for -B: an alias stands for the targets it names. */
@@ -85,6 +87,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
       goals: o.goals,
       signal,
       emit: o.emit,
+      ...(o.targetSignal ? { targetSignal: o.targetSignal } : {}),
     });
     if (!o.dryRun) {
       state.compact();
