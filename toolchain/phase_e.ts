@@ -3,7 +3,7 @@
 // events, train each selected job, persist wts.h5.zip, and write training_manifest.json and
 // skip_summary.json. A failing job is recorded as status "failed" and the CLI still exits 0.
 // As in the study, each call rewrites training_manifest.json with only its own jobs.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs, UsageError, type FlagSpec } from './args.ts';
@@ -203,7 +203,7 @@ function runJob(job: Job, opts: RunOptions, io: Io): Record<string, unknown> {
       // Simulated bookkeeping bug: record a digest that is not the file's.
       sha = createHash('sha256').update(`${sha}:sim-fault`).digest('hex');
     }
-    const size = Number(readFileSync(bundle).length);
+    const size = statSync(bundle).size;
     log(`Bundle saved: ${bundle}`);
     log(`Bundle SHA256: ${sha}`);
     log(`Bundle size: ${size} bytes`);
