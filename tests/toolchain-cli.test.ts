@@ -236,7 +236,7 @@ test('invalid settings fail the job like the study: status failed, ValueError, t
     assert.is(res.status, 'failed');
     assert.match(res.error, /^training failed: ValueError: epochs must be an integer >= 1/);
     const log = readFileSync(join(A, 'dose_1000', 'dense', 'gs2', 'train.log'), 'utf8');
-    assert.match(log, /Training failed: training failed: ValueError: .*\nTraceback \(most recent call last/);
+    assert.match(log, /FAILED: training failed: ValueError: .*\nTraceback \(most recent call last/);
     assert.not.ok(existsSync(join(A, 'dose_1000', 'dense', 'gs2', 'wts.h5.zip')));
     assert.not.match(r.out, /→ SHA256/);
   }

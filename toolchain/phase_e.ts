@@ -238,7 +238,7 @@ function runJob(job: Job, opts: RunOptions, io: Io): Record<string, unknown> {
   } catch (e) {
     const err = e instanceof Stage ? e : new Stage('training', e);
     const cause = err.inner;
-    log(`Training failed: ${err.message}`);
+    log(`FAILED: ${err.message}`);
     log('Traceback (most recent call last, JavaScript stack):');
     log(cause instanceof Error ? (cause.stack ?? errorString(cause)) : String(cause));
     flush();
