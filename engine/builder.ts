@@ -10,6 +10,8 @@ import type { Graph } from './graph.ts';
 import { Hasher, MISSING } from './hash.ts';
 import { runTarget, tailOf } from './run.ts';
 import { SlurmExecutor } from './executors/slurm.ts';
+import type { Artifacts, CacheHit } from './artifacts.ts';
+import { BlobError } from './store.ts';
 import { Scheduler } from './schedule.ts';
 import type { Target } from './spec.ts';
 import type { StateStore, SuccessRecord } from './state.ts';
@@ -39,6 +41,8 @@ export interface BuildOptions {
   slurmJobs?: number;
   /** Watch mode's hook to cancel one running target (--watch-restart); it also follows `signal`. */
   targetSignal?: (name: string) => AbortSignal | undefined;
+  /** The store and the artifact cache: outputs are preserved before reruns, cached after success. */
+  artifacts?: Artifacts;
 }
 
 export interface BuildResult {
@@ -58,7 +62,7 @@ export function build(o: BuildOptions): Promise<BuildResult> {
 class Builder {
   private readonly sched: Scheduler;
   private readonly outcomes = new Map<string, TargetOutcome>();
-  private readonly queue: Array<{ t: Target; fp: Fingerprint; reasons: Reason[]; degraded: boolean }> = [];
+  private readonly queue: Array<{ t: Target; fp: Fingerprint; reasons: Reason[]; degraded: boolean; hit?: CacheHit | undefined }> = [];
   /** Dry run: targets that would run, so dependents "may run". */
   private readonly willChange = new Set<string>();
   private readonly ran: string[] = [];
@@ -109,7 +113,7 @@ class Builder {
         if (!this.sched.canStart(item.t.pool, remote)) { i++; continue; }
         this.queue.splice(i, 1);
         this.sched.started(item.t.pool, remote);
-        void this.execute(item.t, item.fp, item.degraded).catch((e: unknown) => this.crashed(item.t, e)).then(() => {
+        void this.execute(item.t, item.fp, item.degraded, item.hit).catch((e: unknown) => this.crashed(item.t, e)).then(() => {
           this.sched.finished(item.t.pool, remote);
           this.pump();
         });
@@ -202,18 +206,22 @@ class Builder {
       this.settle(name, this.outcome(t, decision.action === 'keep' ? 'kept' : 'fresh', extra));
       return;
     }
+    const hit = o.artifacts?.cacheable(t, o.forced.has(name), notOk.length > 0) ? o.artifacts.lookup(t, fp.digest, outputs, !o.dryRun) : undefined;
+    if (hit) decision.reasons.push({ kind: 'cached', build: hit.entry.buildId, from: hit.from });
     o.emit({ type: 'decision', target: name, action: 'run', reasons: decision.reasons, ...cmd(t), ...(rec ? { expectedMs: rec.ms } : {}) });
     if (o.dryRun) {
       this.willChange.add(name);
       this.settle(name, this.outcome(t, 'fresh', {}));
       return;
     }
-    this.queue.push({ t, fp, reasons: decision.reasons, degraded: notOk.length > 0 });
+    this.queue.push({ t, fp, reasons: decision.reasons, degraded: notOk.length > 0, hit });
   }
 
-  private async execute(t: Target, fp: Fingerprint, degraded: boolean): Promise<void> {
+  private async execute(t: Target, fp: Fingerprint, degraded: boolean, hit?: CacheHit): Promise<void> {
     const o = this.o;
     const name = t.name;
+    const preserved = this.preserveOutputs(t);
+    if (hit && this.restoreFromCache(t, fp, hit)) return;
     const t0 = Date.now();
     const last: string[] = [];
     o.state.recordStart(name, o.buildId);
@@ -247,8 +255,8 @@ class Builder {
     const ms = Date.now() - t0;
     if (o.signal.aborted || targetSignal.aborted) {
       // No record: the start marker stays, so the next build reruns exactly this target.
-      this.settle(name, this.outcome(t, 'skipped', { error: 'interrupted' }));
-      o.emit({ type: 'finish', target: name, status: 'interrupted', durationMs: ms });
+      this.settle(name, this.outcome(t, 'skipped', { error: 'interrupted', ...preserved }));
+      o.emit({ type: 'finish', target: name, status: 'interrupted', durationMs: ms, ...preserved });
       return;
     }
     let error = res.error;
@@ -270,16 +278,68 @@ class Builder {
       const fin: BuildEvent = { type: 'finish', target: name, status: 'built', durationMs: ms, exitCode: res.exitCode, ...jobEv };
       if (t.log) fin.log = t.log;
       o.emit(fin);
+      this.remember(t, fp, out, ms, degraded);
       return;
     }
     o.state.recordFailure({ k: 'fail', t: name, b: o.buildId, ms, code: res.exitCode, err: error, cmd: fp.parts.command, ...job });
     this.ran.push(name);
     const tail = t.log ? tailOf(path.join(o.root, t.log)) : last;
-    this.settle(name, this.outcome(t, 'failed', { exitCode: res.exitCode, durationMs: ms, buildId: o.buildId, error }));
-    const fin: BuildEvent = { type: 'finish', target: name, status: 'failed', durationMs: ms, exitCode: res.exitCode, error, tail, ...jobEv };
+    this.settle(name, this.outcome(t, 'failed', { exitCode: res.exitCode, durationMs: ms, buildId: o.buildId, error, ...preserved }));
+    const fin: BuildEvent = { type: 'finish', target: name, status: 'failed', durationMs: ms, exitCode: res.exitCode, error, tail, ...jobEv, ...preserved };
     if (t.log) fin.log = t.log;
     o.emit(fin);
     if (!o.keepGoing) this.stopping = true;
+  }
+
+  /**
+   * Before a target reruns (or is restored over): copy its present outputs into the store, so a
+   * failed or killed run cannot destroy the last good ones. Returns where those are kept.
+   */
+  private preserveOutputs(t: Target): { preserved?: { buildId: string; path: string } } {
+    const o = this.o;
+    if (!o.artifacts) return {};
+    try {
+      const p = o.artifacts.preserve(t, o.state.history.get(t.name)?.ok, o.hasher, o.buildId);
+      if (p.copied) o.emit({ type: 'preserved', target: t.name, ...p.copied });
+      return p.good ? { preserved: p.good } : {};
+    } catch (e) {
+      // A full disk must not stop the build, but nobody should believe a copy exists.
+      o.emit({ type: 'warning', message: `${t.name}: could not preserve its outputs before the rerun: ${(e as Error).message}` });
+      return {};
+    }
+  }
+
+  /** A cache hit: write its outputs (verified), record them as produced by their original build. */
+  private restoreFromCache(t: Target, fp: Fingerprint, hit: CacheHit): boolean {
+    const o = this.o;
+    const t0 = Date.now();
+    let r: { files: number; bytes: number };
+    try {
+      r = o.artifacts!.restore(hit, o.hasher);
+    } catch (e) {
+      if (!(e instanceof BlobError) && (e as NodeJS.ErrnoException).code === undefined) throw e;
+      o.emit({ type: 'warning', message: `${t.name}: the cache entry of build ${hit.entry.buildId} is not usable (${(e as Error).message}); running the command instead` });
+      return false;
+    }
+    const out: Record<string, string> = {};
+    for (const p of t.outputs) out[p] = o.hasher.hashPath(p);
+    const ms = Date.now() - t0;
+    const e = hit.entry;
+    o.state.recordSuccess({ k: 'ok', t: t.name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: fp.parts.inputs, out, ms: e.ms, b: e.buildId });
+    this.settle(t.name, this.outcome(t, 'built', { exitCode: 0, durationMs: ms, buildId: e.buildId, restoredFrom: e.buildId }));
+    o.emit({ type: 'finish', target: t.name, status: 'built', durationMs: ms, exitCode: 0, restored: { buildId: e.buildId, from: hit.from, ...r } });
+    return true;
+  }
+
+  /** After a success: store the outputs in the artifact cache under the fingerprint. */
+  private remember(t: Target, fp: Fingerprint, out: Record<string, string>, ms: number, degraded: boolean): void {
+    const o = this.o;
+    if (!o.artifacts?.cacheable(t, false, degraded)) return;
+    try {
+      o.artifacts.remember(t, fp.digest, out, o.buildId, ms);
+    } catch (e) {
+      o.emit({ type: 'warning', message: `${t.name}: could not store its outputs in the artifact cache: ${(e as Error).message}` });
+    }
   }
 
   /** An engine-side error while running a target (e.g. its output cannot be read): the target fails. */

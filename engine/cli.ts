@@ -12,6 +12,9 @@ import { plainReporter, stdio } from './report/plain.ts';
 import { jsonReporter } from './report/json.ts';
 import { renderGraph } from './report/graph.ts';
 import { describeReason } from './decide.ts';
+import { Artifacts, artifactSettings, gcCommand, restoreCommand, type ArtifactSettings } from './artifacts.ts';
+import { formatBytes } from './cache.ts';
+import { STATE_DIR } from './state.ts';
 
 export const HELP = `Usage: npx tsx build.ts [goals...] [options]
 
@@ -32,6 +35,14 @@ Options:
       --list               list targets with their descriptions
       --status             show fresh/stale per target without building
       --graph <format>     print the goals' graph: mermaid or dot
+      --restore <target>   write back the target's last good outputs (kept in the store before
+                           a rerun, or from the artifact cache), verified by sha256
+      --cache-dir <dir>    artifact cache directory, e.g. on a shared file system
+                           (default: HUBMAKE_CACHE_DIR, else .hubmake/cache)
+      --cache-limit <size> after each build, evict least recently used cache entries beyond
+                           this size (e.g. 20G; default: HUBMAKE_CACHE_LIMIT, else no limit)
+      --no-cache           neither restore outputs from the cache nor store them in it
+      --gc                 evict cache entries down to --cache-limit, remove unreferenced blobs
   -h, --help               this text
 
 Exit codes: 0 success (including nothing to do), 1 a target failed, 2 usage or declaration error,
@@ -52,6 +63,12 @@ export interface CliOptions {
   status: boolean;
   graph: 'mermaid' | 'dot' | undefined;
   help: boolean;
+  /** --restore <target> */
+  restore: string | undefined;
+  cacheDir: string | undefined;
+  cacheLimit: string | undefined;
+  noCache: boolean;
+  gc: boolean;
 }
 
 export function parseCli(argv: string[]): CliOptions {
@@ -75,6 +92,11 @@ export function parseCli(argv: string[]): CliOptions {
         status: { type: 'boolean' },
         graph: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        restore: { type: 'string' },
+        'cache-dir': { type: 'string' },
+        'cache-limit': { type: 'string' },
+        'no-cache': { type: 'boolean' },
+        gc: { type: 'boolean' },
       },
     });
   } catch (e) {
@@ -110,6 +132,11 @@ export function parseCli(argv: string[]): CliOptions {
     status: !!v.status,
     graph: v.graph as CliOptions['graph'],
     help: !!v.help,
+    restore: v.restore,
+    cacheDir: v['cache-dir'],
+    cacheLimit: v['cache-limit'],
+    noCache: !!v['no-cache'],
+    gc: !!v.gc,
   };
 }
 
@@ -130,6 +157,13 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     return 0;
   }
   const emit = opts.json ? jsonReporter() : plainReporter({ explain: opts.explain, dryRun: opts.dryRun });
+  let artifacts: ArtifactSettings;
+  try {
+    artifacts = artifactSettings(opts, process.env);
+  } catch (e) {
+    return declarationExit(e);
+  }
+  if (opts.gc) return gcCommand(opts.root, artifacts, emit, signal);
   let loaded: Loaded;
   let goals: { goals: string[]; closure: Set<string> };
   try {
@@ -149,9 +183,12 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     stdio.out(renderGraph(g, goals.closure, opts.graph));
     return 0;
   }
+  if (opts.restore !== undefined) {
+    return restoreCommand({ root: opts.root, graph: g, moduleHash: loaded.moduleHash, name: opts.restore, settings: artifacts, buildId: newBuildId(), env: process.env, emit, ...(signal ? { signal } : {}) });
+  }
   const { runBuild } = await import('./session.ts');
   const statusView = opts.status ? statusReporter() : undefined;
-  return runBuild({
+  const code = await runBuild({
     root: opts.root,
     loaded,
     goals: goals.goals,
@@ -163,7 +200,13 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     dryRun: opts.dryRun || opts.status,
     emit: statusView ?? emit,
     ...(signal ? { signal } : {}),
+    artifacts,
   });
+  if (opts.status) {
+    const c = new Artifacts(opts.root, path.join(opts.root, STATE_DIR), artifacts).stats();
+    stdio.out(`cache   ${c.entries} entr${c.entries === 1 ? 'y' : 'ies'}, ${formatBytes(c.bytes)} in ${c.dir}${artifacts.limit !== undefined ? ` (limit ${formatBytes(artifacts.limit)})` : ''}${artifacts.cache ? '' : ' (not used: --no-cache)'}`);
+  }
+  return code;
 }
 
 function statusReporter(): (e: BuildEvent) => void {
@@ -171,7 +214,8 @@ function statusReporter(): (e: BuildEvent) => void {
     if (e.type === 'decision') {
       const word = e.action === 'run' ? 'stale' : e.action === 'may-run' ? 'stale?' : e.action === 'keep' ? 'kept' : 'fresh';
       const why = e.reasons[0] ? `  (${describeReason(e.reasons[0])}${e.reasons.length > 1 ? `, +${e.reasons.length - 1} more` : ''})` : e.action === 'may-run' ? '  (an upstream target is stale)' : '';
-      stdio.out(`${word.padEnd(7)} ${e.target}${why}`);
+      const cached = e.reasons.find((r) => r.kind === 'cached');
+      stdio.out(`${word.padEnd(7)} ${e.target}${why}${cached?.kind === 'cached' ? `  [restorable from the cache: build ${cached.build}]` : ''}`);
     } else if (e.type === 'warning') stdio.err(`hubmake: warning: ${e.message}`);
     else if (e.type === 'blocked') stdio.out(`blocked ${e.target}`);
   };

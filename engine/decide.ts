@@ -19,7 +19,9 @@ export type Reason =
   | { kind: 'env-changed'; name: string; old: string | null | undefined; now: string | null }
   | { kind: 'input-changed'; path: string; old: string | undefined; now: string | undefined }
   | { kind: 'deps-failed'; deps: string[] }
-  | { kind: 'degraded-before' };
+  | { kind: 'degraded-before' }
+  /** Not a cause but the remedy: the artifact cache holds this fingerprint's outputs from build `build`. */
+  | { kind: 'cached'; build: string; from: string };
 
 export type Decision =
   | { action: 'fresh' }
@@ -115,6 +117,7 @@ export function describeReason(r: Reason): string {
       return `input ${r.path} changed: ${short(r.old)} -> ${short(r.now)}`;
     case 'deps-failed': return `dependencies did not succeed: ${r.deps.join(', ')} (runs anyway to report)`;
     case 'degraded-before': return 'last run saw failed dependencies';
+    case 'cached': return `restored from the artifact cache (${r.from}) instead of running: the outputs of build ${r.build}, verified by sha256; its log is not re-created`;
   }
 }
 

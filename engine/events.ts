@@ -45,7 +45,27 @@ export type BuildEvent =
       /** Slurm job that ran the target, and the node it ran on. */
       jobId?: string;
       node?: string;
+      /**
+       * 'built' without running: the outputs came from the artifact cache (`from`, its directory),
+       * produced by build `buildId`, verified by sha256. The target's log is not re-created.
+       */
+      restored?: { buildId: string; from: string; files: number; bytes: number };
+      /**
+       * 'failed'/'interrupted': the outputs of the last good run (build `buildId`) are kept in the
+       * store (`path`, their manifest); `npx tsx build.ts --restore <target>` writes them back.
+       */
+      preserved?: { buildId: string; path: string };
     }
+  /** Before a rerun, the target's present outputs were copied into the store (`kind` 'unrecorded': they match no success record). */
+  | { type: 'preserved'; target: string; path: string; kind: 'good' | 'unrecorded'; files: number; bytes: number }
+  /**
+   * --restore: the outputs of the target's last success record (build `buildId`) were written
+   * back from a preserved copy or the cache, verified by sha256. `fresh`: its fingerprint still
+   * matches, so the next build leaves it alone.
+   */
+  | { type: 'restored'; target: string; buildId: string; source: 'preserved' | 'cache'; from: string; files: number; bytes: number; durationMs: number; fresh: boolean }
+  /** --gc or the end of a build with a cache size limit: what the cache holds now and what went. */
+  | { type: 'cache-gc'; entries: number; bytes: number; evicted: number; removedBlobs: number; freedBytes: number; limit: number | null }
   /**
    * A target's Slurm job was submitted, adopted from an earlier build, or changed state
    * (PENDING with its reason, RUNNING on a node, a final state, CANCELLED by this build).

@@ -9,6 +9,7 @@ import type { Loaded } from './load.ts';
 import { Lock } from './lock.ts';
 import { StateStore } from './state.ts';
 import { newBuildId } from './cli.ts';
+import { Artifacts, artifactSettings, type ArtifactSettings } from './artifacts.ts';
 
 export interface SessionOptions {
   root: string;
@@ -24,6 +25,8 @@ export interface SessionOptions {
   emit: Listener;
   signal?: AbortSignal;
   env?: NodeJS.ProcessEnv;
+  /** Store and artifact cache settings (default: the cache under .hubmake, or HUBMAKE_CACHE_DIR). */
+  artifacts?: ArtifactSettings;
   /** Watch mode: cancel one running target without stopping the build (--watch-restart). */
   targetSignal?: (name: string) => AbortSignal | undefined;
 }
@@ -70,6 +73,8 @@ export async function runBuild(o: SessionOptions): Promise<number> {
     }
     state.load();
     const hasher = new Hasher(new Disk(o.root), state.loadStatCache());
+    const settings = o.artifacts ?? artifactSettings({}, o.env ?? process.env);
+    const artifacts = new Artifacts(o.root, state.dir, settings);
     const res = await build({
       root: o.root,
       graph: o.loaded.graph,
@@ -88,8 +93,16 @@ export async function runBuild(o: SessionOptions): Promise<number> {
       signal,
       emit: o.emit,
       ...(o.targetSignal ? { targetSignal: o.targetSignal } : {}),
+      artifacts,
     });
     if (!o.dryRun) {
+      if (settings.limit !== undefined) {
+        try {
+          o.emit({ type: 'cache-gc', ...artifacts.gc(settings.limit), limit: settings.limit });
+        } catch (e) {
+          o.emit({ type: 'warning', message: `cache gc failed: ${(e as Error).message}` });
+        }
+      }
       state.compact();
       if (hasher.changed) state.saveStatCache(hasher.entries());
     }

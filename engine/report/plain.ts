@@ -58,6 +58,10 @@ export function plainReporter(opts: { explain: boolean; dryRun: boolean; io?: Ou
         io.out(`[${e.target}] ${e.line}`);
         break;
       case 'finish':
+        if (e.restored) {
+          io.out(`restored ${e.target} from the cache (outputs of build ${e.restored.buildId}, ${e.restored.files} file(s) verified, ${secs(e.durationMs)}; its log is not re-created)`);
+          break;
+        }
         if (e.status === 'built') io.out(`built   ${e.target} (${secs(e.durationMs)}${e.jobId ? `, slurm job ${e.jobId}${e.node ? ` on ${e.node}` : ''}` : ''})`);
         else if (e.status === 'interrupted') io.out(`stopped ${e.target} (interrupted after ${secs(e.durationMs)})`);
         else {
@@ -68,6 +72,17 @@ export function plainReporter(opts: { explain: boolean; dryRun: boolean; io?: Ou
             for (const l of e.tail) io.err(`    | ${l}`);
           }
         }
+        if (e.preserved) io.err(`    the last good outputs (build ${e.preserved.buildId}) are kept in ${e.preserved.path}; bring them back with: npx tsx build.ts --restore '${e.target.replace(/'/g, `'\\''`)}'`);
+        break;
+      case 'preserved':
+        if (opts.explain) io.out(`explain ${e.target}: copied ${e.files} present output file(s) (${e.bytes} bytes${e.kind === 'unrecorded' ? ', matching no successful run' : ''}) into the store before the rerun: ${e.path}`);
+        break;
+      case 'restored':
+        io.out(`restored ${e.target}: the outputs of build ${e.buildId} from ${e.source === 'cache' ? 'the artifact cache' : 'the copy preserved before a rerun'} (${e.from}), ${e.files} file(s), ${e.bytes} bytes, verified by sha256 in ${secs(e.durationMs)}`);
+        if (!e.fresh) io.out(`    note: its inputs, params or command changed since that build, so the next build reruns it`);
+        break;
+      case 'cache-gc':
+        io.out(`hubmake: cache gc: evicted ${e.evicted} entr${e.evicted === 1 ? 'y' : 'ies'} and removed ${e.removedBlobs} blob(s) (${e.freedBytes} bytes); the cache holds ${e.entries} entries, ${e.bytes} bytes${e.limit !== null ? ` (limit ${e.limit} bytes)` : ''}`);
         break;
       case 'job':
         // Submission, adoption and the move to a node; the final state shows in the finish line.
