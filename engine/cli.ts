@@ -12,6 +12,9 @@ import { plainReporter, stdio } from './report/plain.ts';
 import { jsonReporter } from './report/json.ts';
 import { renderGraph } from './report/graph.ts';
 import { describeReason } from './decide.ts';
+import { liveReporter } from './report/live.ts';
+import { watchLines } from './report/watch-lines.ts';
+import { DEFAULT_DEBOUNCE_MS } from './watch-plan.ts';
 import { Artifacts, artifactSettings, gcCommand, restoreCommand, type ArtifactSettings } from './artifacts.ts';
 import { formatBytes } from './cache.ts';
 import { STATE_DIR } from './state.ts';
@@ -35,6 +38,11 @@ Options:
       --list               list targets with their descriptions
       --status             show fresh/stale per target without building
       --graph <format>     print the goals' graph: mermaid or dot
+      --watch              build, then keep the goals current as files change (Ctrl-C stops)
+      --debounce <ms>      watch: quiet period after a change before building (default 150)
+      --watch-restart      watch: cancel running targets whose inputs change, and rerun them
+      --watch-extra <p>    watch: a file or glob the targets module reads; a change reloads it
+                           (repeatable; the module's local imports and ./*.config.json always count)
       --restore <target>   write back the target's last good outputs (kept in the store before
                            a rerun, or from the artifact cache), verified by sha256
       --cache-dir <dir>    artifact cache directory, e.g. on a shared file system
@@ -63,6 +71,10 @@ export interface CliOptions {
   status: boolean;
   graph: 'mermaid' | 'dot' | undefined;
   help: boolean;
+  watch: boolean;
+  debounceMs: number;
+  watchRestart: boolean;
+  watchExtra: string[];
   /** --restore <target> */
   restore: string | undefined;
   cacheDir: string | undefined;
@@ -92,6 +104,10 @@ export function parseCli(argv: string[]): CliOptions {
         status: { type: 'boolean' },
         graph: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        watch: { type: 'boolean' },
+        debounce: { type: 'string' },
+        'watch-restart': { type: 'boolean' },
+        'watch-extra': { type: 'string', multiple: true },
         restore: { type: 'string' },
         'cache-dir': { type: 'string' },
         'cache-limit': { type: 'string' },
@@ -114,6 +130,17 @@ export function parseCli(argv: string[]): CliOptions {
     const field = v['slurm-jobs'] !== undefined ? '--slurm-jobs' : 'HUBMAKE_SLURM_JOBS';
     throw new DeclarationError({ field, message: `must be a positive integer, got '${slurmRaw}'` });
   }
+  let debounceMs = DEFAULT_DEBOUNCE_MS;
+  if (v.debounce !== undefined) {
+    debounceMs = Number(v.debounce);
+    if (!Number.isInteger(debounceMs) || debounceMs < 0) throw new DeclarationError({ field: '--debounce', message: `must be a whole number of milliseconds, got '${v.debounce}'`, hint: 'e.g. --debounce 300' });
+  }
+  if (v.watch && (v['dry-run'] || v.status || v.list || v.graph !== undefined)) {
+    throw new DeclarationError({ field: '--watch', message: 'cannot be combined with --dry-run, --status, --list or --graph', hint: 'watch mode builds; drop one of the options' });
+  }
+  if (!v.watch && (v['watch-restart'] || v['watch-extra'] || v.debounce !== undefined)) {
+    throw new DeclarationError({ field: '--watch', message: '--debounce, --watch-restart and --watch-extra only apply with --watch', hint: 'add --watch' });
+  }
   if (v.graph !== undefined && v.graph !== 'mermaid' && v.graph !== 'dot') {
     throw new DeclarationError({ field: '--graph', message: `must be 'mermaid' or 'dot', got '${v.graph}'` });
   }
@@ -132,6 +159,10 @@ export function parseCli(argv: string[]): CliOptions {
     status: !!v.status,
     graph: v.graph as CliOptions['graph'],
     help: !!v.help,
+    watch: !!v.watch,
+    debounceMs,
+    watchRestart: !!v['watch-restart'],
+    watchExtra: v['watch-extra'] ?? [],
     restore: v.restore,
     cacheDir: v['cache-dir'],
     cacheLimit: v['cache-limit'],
@@ -186,6 +217,31 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
   if (opts.restore !== undefined) {
     return restoreCommand({ root: opts.root, graph: g, moduleHash: loaded.moduleHash, name: opts.restore, settings: artifacts, buildId: newBuildId(), env: process.env, emit, ...(signal ? { signal } : {}) });
   }
+  // On a terminal, a live view of what runs; elsewhere (CI, pipes) plain lines; --json as is.
+  const live = opts.json || opts.dryRun || opts.status || !isTerminal() ? undefined : liveReporter({ tty: { write: (s) => process.stdout.write(s), columns: () => process.stdout.columns ?? 80 }, explain: opts.explain });
+  const buildEmit = live?.emit ?? (opts.json ? emit : withWatchLines(emit));
+  if (opts.watch) {
+    const { watch } = await import('./watch.ts');
+    try {
+      return await watch({
+        root: opts.root,
+        file: opts.file,
+        goalArgs: opts.goals,
+        loaded,
+        jobs: opts.jobs,
+        keepGoing: opts.keepGoing,
+        always: opts.always,
+        debounceMs: opts.debounceMs,
+        restart: opts.watchRestart,
+        extras: opts.watchExtra,
+        emit: buildEmit,
+        session: { slurmJobs: opts.slurmJobs, artifacts },
+        ...(signal ? { signal } : {}),
+      });
+    } finally {
+      live?.close();
+    }
+  }
   const { runBuild } = await import('./session.ts');
   const statusView = opts.status ? statusReporter() : undefined;
   const code = await runBuild({
@@ -198,10 +254,11 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     slurmJobs: opts.slurmJobs,
     keepGoing: opts.keepGoing,
     dryRun: opts.dryRun || opts.status,
-    emit: statusView ?? emit,
+    emit: statusView ?? buildEmit,
     ...(signal ? { signal } : {}),
     artifacts,
   });
+  live?.close();
   if (opts.status) {
     const c = new Artifacts(opts.root, path.join(opts.root, STATE_DIR), artifacts).stats();
     stdio.out(`cache   ${c.entries} entr${c.entries === 1 ? 'y' : 'ies'}, ${formatBytes(c.bytes)} in ${c.dir}${artifacts.limit !== undefined ? ` (limit ${formatBytes(artifacts.limit)})` : ''}${artifacts.cache ? '' : ' (not used: --no-cache)'}`);
@@ -218,6 +275,19 @@ function statusReporter(): (e: BuildEvent) => void {
       stdio.out(`${word.padEnd(7)} ${e.target}${why}${cached?.kind === 'cached' ? `  [restorable from the cache: build ${cached.build}]` : ''}`);
     } else if (e.type === 'warning') stdio.err(`hubmake: warning: ${e.message}`);
     else if (e.type === 'blocked') stdio.out(`blocked ${e.target}`);
+  };
+}
+
+/** A terminal that understands cursor movement (not CI logs, pipes or TERM=dumb). */
+function isTerminal(): boolean {
+  return !!process.stdout.isTTY && process.env.TERM !== 'dumb' && !process.env.CI;
+}
+
+/** The plain reporter plus watch mode's lines. */
+function withWatchLines(emit: (e: BuildEvent) => void): (e: BuildEvent) => void {
+  return (e) => {
+    emit(e);
+    for (const l of watchLines(e)) (l.err ? stdio.err : stdio.out)(l.text);
   };
 }
 

@@ -20,9 +20,9 @@ function target(spec: Record<string, unknown>): Target {
 test('sbatch options: spec fields win over HUBMAKE_SLURM_* defaults; extra args come last', () => {
   const t = target({ name: 'train', outputs: ['m.h5'], run: 'python train.py', executor: 'slurm', slurm: { partition: 'gpu', gres: 'gpu:1', cpus: 8, args: ['--qos=high'] } });
   const env = { HUBMAKE_SLURM_PARTITION: 'cpu', HUBMAKE_SLURM_ACCOUNT: 'lab', HUBMAKE_SLURM_TIME: '01:00:00', HUBMAKE_SLURM_ARGS: '--exclusive  --nice=5' };
-  const a = sbatchArgs(t, env, '/r', '/r/.hubmake/slurm/train-%j.out');
+  const a = sbatchArgs(t, env, '/r', '/r/.hubmake/slurm/train-%j.out', 'c');
   assert.equal(a, [
-    '--parsable', '--job-name=hubmake:train', '--chdir=/r', '--output=/r/.hubmake/slurm/train-%j.out', '--error=/r/.hubmake/slurm/train-%j.out',
+    '--parsable', '--job-name=hubmake:train', '--chdir=/r', '--output=/r/.hubmake/slurm/train-%j.out', '--error=/r/.hubmake/slurm/train-%j.out', '--comment=c',
     '--partition=gpu', '--account=lab', '--time=01:00:00', '--cpus-per-task=8', '--gres=gpu:1',
     '--exclusive', '--nice=5', '--qos=high',
   ]);

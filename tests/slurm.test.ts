@@ -138,6 +138,34 @@ it('a build killed hard leaves its job running; the next build adopts it instead
   assert.match(again.stdout, 'nothing to do');
 });
 
+it('a job whose submission the killed build never recorded is found in the queue by name and comment and adopted', async () => {
+  const root = tmpRoot('slurm-unrec');
+  const tag = token();
+  writeTargets(root, `export default [
+    { name: 'unrec-${tag}', outputs: ['out/u.txt'], executor: 'slurm', run: 'echo run >> runs.txt; sleep 3; mkdir -p out; echo U > out/u.txt' },
+  ];\n`);
+  const b = startCli(root, ['--json', `unrec-${tag}`]);
+  const sub = await until('the job to be submitted', () => b.events.find((e) => e.type === 'job' && e.state === 'SUBMITTED'), 30_000);
+  b.child.kill('SIGKILL');
+  await b.done;
+  // As if the kill had come between sbatch's answer and the append to the state log.
+  const logFile = path.join(root, '.hubmake/log.jsonl');
+  fs.writeFileSync(logFile, fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => !l.includes('"k":"job"')).join('\n'));
+  const r = await runCli(root, ['--json', `unrec-${tag}`]);
+  assert.is(r.code, 0, r.stderr);
+  const jobs = jobEvents(r.events, `unrec-${tag}`);
+  assert.is(jobs[0]?.adopted, true, JSON.stringify(jobs));
+  assert.is(jobs[0]?.jobId, sub.jobId);
+  assert.is(read(root, 'runs.txt'), 'run\n');
+  assert.equal(jobsNamed(`hubmake:unrec-${tag}`), [sub.jobId as string]);
+  // Its result taken in, the finished job (still in squeue's memory) is not adopted again when
+  // the target is rerun on purpose.
+  const rerun = await runCli(root, ['--json', '-B', `unrec-${tag}`]);
+  assert.is(rerun.code, 0, rerun.stderr);
+  assert.ok(jobEvents(rerun.events, `unrec-${tag}`).some((e) => e.state === 'SUBMITTED' && e.jobId !== sub.jobId));
+  assert.is(read(root, 'runs.txt'), 'run\nrun\n');
+});
+
 it('a job that finished while no build ran is adopted with its result; one whose target changed is cancelled', async () => {
   const root = tmpRoot('slurm-adopt2');
   const tag = token();

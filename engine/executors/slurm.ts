@@ -7,6 +7,7 @@
 // after submission, so a later build adopts a job that a killed build left behind instead of
 // submitting it twice.
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Listener } from '../events.ts';
@@ -77,14 +78,15 @@ export interface SlurmExecutorOptions {
  * (HUBMAKE_SLURM_PARTITION, _ACCOUNT, _TIME, _CPUS, _MEM, _GRES, and _ARGS, split on blanks).
  * Extra args come last so that they win over everything else.
  */
-export function sbatchArgs(t: Target, env: NodeJS.ProcessEnv, root: string, outAbs: string): string[] {
+export function sbatchArgs(t: Target, env: NodeJS.ProcessEnv, root: string, outAbs: string, comment?: string): string[] {
   const s = t.slurm ?? {};
   const pick = (v: string | number | undefined, key: string): string | undefined => {
     if (v !== undefined) return String(v);
     const e = env[`HUBMAKE_SLURM_${key}`];
     return e ? e : undefined;
   };
-  const args = ['--parsable', `--job-name=hubmake:${t.name}`.slice(0, 200), `--chdir=${root}`, `--output=${outAbs}`, `--error=${outAbs}`];
+  const args = ['--parsable', `--job-name=${jobName(t)}`, `--chdir=${root}`, `--output=${outAbs}`, `--error=${outAbs}`];
+  if (comment) args.push(`--comment=${comment}`);
   const opt: Array<[string, string | number | undefined, string]> = [
     ['--partition', s.partition, 'PARTITION'],
     ['--account', s.account, 'ACCOUNT'],
@@ -101,6 +103,18 @@ export function sbatchArgs(t: Target, env: NodeJS.ProcessEnv, root: string, outA
   if (envArgs) args.push(...envArgs.split(/\s+/));
   if (s.args) args.push(...s.args);
   return args;
+}
+
+export function jobName(t: Target): string {
+  return `hubmake:${t.name}`.slice(0, 200);
+}
+
+/**
+ * The job's comment names the root and the fingerprint, so that a job whose submission a killed
+ * build never got to record can still be found (by name) and told apart from other roots' jobs.
+ */
+export function jobComment(root: string, fingerprint: string): string {
+  return `hubmake:${crypto.createHash('sha256').update(root).digest('hex').slice(0, 12)}:${fingerprint}`;
 }
 
 /** The batch script: the command text as a local target would run it (`set -eo pipefail` first). */
@@ -362,30 +376,65 @@ export class SlurmExecutor {
     return { ...res, error: `${where}: ${what[final.state] ?? `ended in state ${final.state} (${how})`}` };
   }
 
-  /** The job a killed build left for this target: adopted when it can still give this fingerprint's result, else cancelled. */
+  /**
+   * The job a killed build left for this target: adopted when it can still give this
+   * fingerprint's result (running, or completed successfully), else cancelled if still active.
+   * Without a job record, the queue is searched for a job the killed build submitted but had no
+   * time to record (between sbatch's answer and the state log append).
+   */
   private async adoptOrCancel(t: Target, fingerprint: string): Promise<{ job: JobRecord; info: JobInfo } | undefined> {
-    const prior = this.o.state.history.get(t.name)?.job;
-    if (!prior) return undefined;
-    const info = await this.status(prior.id);
-    const active = !isFinal(info.state);
-    if (prior.fp === fingerprint && (active || (info.state === 'COMPLETED' && (info.exitCode ?? 0) === 0))) {
-      this.emitJob(t.name, info, true);
-      return { job: prior, info };
+    const recorded = this.o.state.history.get(t.name)?.job;
+    const candidates: Array<{ job: JobRecord; info?: JobInfo }> = recorded ? [{ job: recorded }] : await this.unrecorded(t);
+    let chosen: { job: JobRecord; info: JobInfo } | undefined;
+    for (const c of candidates) {
+      const info = c.info ?? (await this.status(c.job.id));
+      const active = !isFinal(info.state);
+      if (!chosen && c.job.fp === fingerprint && (active || (info.state === 'COMPLETED' && (info.exitCode ?? 0) === 0))) {
+        chosen = { job: c.job, info };
+        if (c.job !== recorded) this.o.state.recordJob(c.job);
+        this.emitJob(t.name, info, true);
+        continue;
+      }
+      if (active) {
+        const why = c.job.fp === fingerprint ? 'another job already gives its result' : 'the target changed since it was submitted';
+        this.o.emit({ type: 'info', target: t.name, message: `cancelling slurm job ${c.job.id} of an earlier build: ${why}` });
+        await this.cancel(c.job.id);
+        await this.waitFor(c.job.id, () => {}, AbortSignal.abort());
+      }
+      fs.rmSync(path.join(this.o.root, c.job.out), { force: true });
     }
-    if (active) {
-      this.o.emit({ type: 'info', target: t.name, message: `cancelling slurm job ${prior.id} of build ${prior.b}: the target changed since it was submitted` });
-      await this.cancel(prior.id);
-      await this.waitFor(prior.id, () => {}, AbortSignal.abort());
+    return chosen;
+  }
+
+  /** Active jobs of this root and target in the queue, found by name and comment. */
+  private async unrecorded(t: Target): Promise<Array<{ job: JobRecord; info: JobInfo }>> {
+    const r = await this.exec('squeue', ['-h', '-t', 'all', '-n', jobName(t), '-O', 'JobID:|,State:|,NodeList:|,exit_code:|,Reason:|,Comment:|']);
+    if (r.code !== 0) return [];
+    const prefix = jobComment(this.o.root, '');
+    const out: Array<{ job: JobRecord; info: JobInfo }> = [];
+    for (const line of r.stdout.split('\n')) {
+      const fields = line.split('|').map((x) => x.trim());
+      const comment = fields[5] ?? '';
+      if (!comment.startsWith(prefix)) continue;
+      const info = parseSqueue(fields.slice(0, 5).join('|')).get(fields[0]!);
+      if (!info) continue;
+      // Only active jobs: a finished one may be the job whose result an ok/fail record already
+      // took in (it stays visible for MinJobAge), and adopting it again would skip a wanted rerun.
+      if (isFinal(info.state)) continue;
+      out.push({ job: { k: 'job', t: t.name, b: this.o.buildId, id: info.id, fp: comment.slice(prefix.length), out: this.outPattern(t).replace('%j', info.id) }, info });
     }
-    fs.rmSync(path.join(this.o.root, prior.out), { force: true });
-    return undefined;
+    return out;
+  }
+
+  private outPattern(t: Target): string {
+    return path.join(STATE_DIR, 'slurm', `${t.name.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80)}-%j.out`);
   }
 
   private async submit(t: Target, cmd: string, fingerprint: string, sink: LogSink): Promise<JobRecord | { error: string }> {
-    const dir = path.join(STATE_DIR, 'slurm');
-    fs.mkdirSync(path.join(this.o.root, dir), { recursive: true });
-    const outPattern = path.join(dir, `${t.name.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80)}-%j.out`);
-    const r = await this.exec('sbatch', sbatchArgs(t, this.o.env, this.o.root, path.join(this.o.root, outPattern)), batchScript(cmd));
+    const outPattern = this.outPattern(t);
+    fs.mkdirSync(path.join(this.o.root, path.dirname(outPattern)), { recursive: true });
+    const args = sbatchArgs(t, this.o.env, this.o.root, path.join(this.o.root, outPattern), jobComment(this.o.root, fingerprint));
+    const r = await this.exec('sbatch', args, batchScript(cmd));
     const id = /^(\d+)/.exec(r.stdout.trim())?.[1];
     if (r.code !== 0 || !id) {
       const why = r.spawnError?.code === 'ENOENT'
