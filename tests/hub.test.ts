@@ -29,7 +29,7 @@ const TRAIN_BASELINE = 'train-dose1000-baseline-gs1';
 const sha256 = (root: string, rel: string) => createHash('sha256').update(fs.readFileSync(path.join(root, rel))).digest('hex');
 const summaryOf = (root: string) => read(root, hub('analysis/summary.md'));
 const finished = (r: Run, status: string) => r.events.filter((e) => e.type === 'finish' && e.status === status).map((e) => e.target as string);
-const show = (r: Run) => `exit ${r.code}\n${r.stderr.slice(-3000)}`;
+const show = (r: Run) => `exit ${r.code}\n${r.stderr.slice(-3000)}\n${r.stdout.slice(-3000)}`;
 
 let clean = '';
 let first: Run;
@@ -72,7 +72,7 @@ test('a second build runs no command and leaves the summary byte-identical', () 
   const before = summaryOf(root);
   const r = build(root, ['hub', '--json']);
   assert.equal(r.code, 0, show(r));
-  assert.deepEqual(r.started, []);
+  assert.deepEqual(r.touched, []);
   assert.deepEqual(r.events.find((e) => e.type === 'build-end')!.ran, []);
   assert.equal(summaryOf(root), before);
 });
@@ -144,7 +144,8 @@ test('a hub bundle edited by hand is detected and replaced by a fresh copy of th
   fs.appendFileSync(path.join(root, rel), 'tampered');
   const r = build(root, ['hub', '--json']);
   assert.equal(r.code, 0, show(r));
-  assert.deepEqual(r.started, [rel]);
+  // Copied again, or restored from the artifact cache: either way only this output is rewritten.
+  assert.deepEqual(r.touched, [rel]);
   assert.equal(sha256(root, rel), good);
   assert.equal(sha256(root, rel), sha256(root, 'tmp/phase_e_training_gs2/dose_1000/dense/gs2/wts.h5.zip'));
 });
@@ -179,6 +180,42 @@ test('a red test selector keeps its log, blocks training and makes the summary B
   assert.match(s, /^Reason: test evidence not green: green\/pytest_bundle_sha_green\.log/m);
 });
 
+test('a failed Phase C regeneration leaves its stderr in prep/ and the summary BLOCKED', () => {
+  const root = cloneRoot(clean);
+  fs.rmSync(path.join(root, 'tmp/phase_c_f2_cli'), { recursive: true });
+  const r = build(root, ['hub', '--json'], { HUBMAKE_SET: 'sim.patchSize=33' }); // not a power of two
+  assert.equal(r.code, 1, show(r));
+  assert.ok(finished(r, 'failed').includes('phase-c-dose1000'));
+  assert.match(read(root, hub('prep/phase_c_generation.log')), /error/i);
+  const s = summaryOf(root);
+  assert.match(s, /^Status: BLOCKED$/m);
+  assert.match(s, /^Reason: Phase C regeneration failed for dose 1000 \(FAILED \(exit \d+\)\): stderr in prep\/phase_c_generation\.log$/m);
+});
+
+test('configuring the sparse view is a configuration change: pending in the summary, the hub stays COMPLETE', () => {
+  const root = cloneRoot(clean);
+  editConfig(root, (c) => (c.views = ['baseline', 'dense', 'sparse']));
+  const r = build(root, ['hub', '--json']);
+  assert.equal(r.code, 0, show(r));
+  assert.deepEqual(r.started, ['summary']);
+  const s = summaryOf(root);
+  assert.match(s, /^Status: COMPLETE$/m);
+  assert.match(s, /^- sparse view: not trained \(Phase D spacing filter rejects the sparse view/m);
+});
+
+test('a new hub timestamp from the environment: a new hub, the datasets reused, the old hub untouched', () => {
+  const root = cloneRoot(clean);
+  const oldSummary = summaryOf(root);
+  const r = build(root, ['hub', '--json'], { HUB_TIMESTAMP: '2025-11-07T000000Z' });
+  assert.equal(r.code, 0, show(r));
+  assert.ok(!r.started.includes('phase-c-dose1000') && !r.started.includes('phase-d-dose1000'));
+  const newHub = (f: string) => hub(f).replace('2025-11-06T090500Z', '2025-11-07T000000Z');
+  for (const f of HUB_FILES.filter((f) => !f.startsWith('prep/'))) assert.ok(exists(root, newHub(f)), `missing ${f}`);
+  assert.ok(!exists(root, newHub('prep/phase_c_generation.log')), 'no regeneration, no prep log');
+  assert.match(read(root, newHub('analysis/summary.md')), /^Status: COMPLETE$/m);
+  assert.equal(summaryOf(root), oldSummary);
+});
+
 test('a partial rebuild of one hub bundle builds only that bundle\'s chain; aliases are listed', () => {
   const root = hubCopy();
   const r = build(root, [hub('data/wts_dense_gs2.h5.zip'), '--json']);
@@ -195,8 +232,10 @@ test('killing the build (SIGKILL of its process group) during training, then bui
   editConfig(root, (c) => (c.training.dense.epochs = 40)); // long enough to be killed mid-run
   const child = buildAsync(root, ['hub', '--json']);
   let out = '';
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`training never started:\n${out}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`training never started:\n${out}\n${err}`)), 60_000);
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
       if (out.includes(`"type":"start","target":"${TRAIN_DENSE}"`)) {
