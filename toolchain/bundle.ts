@@ -2,7 +2,6 @@
 // manifest + one folder per model: autoencoder/, diffraction_to_obj/), but with JSON and
 // NPY instead of dill pickles and Keras payloads. Entries are STOREd in a fixed order with
 // a fixed timestamp, so equal inputs give equal bytes (and equal SHA-256).
-import { renameSync } from 'node:fs';
 import { c64, encodeNpy } from './npz.ts';
 import { readZip, writeZip, type ZipEntry } from './zip.ts';
 
@@ -19,7 +18,7 @@ function json(v: unknown): Buffer {
   return Buffer.from(JSON.stringify(v, null, 2) + '\n');
 }
 
-/** Write the bundle to `path` (via a temporary name, so a crash never leaves half a zip). */
+/** Write the bundle to `path`. */
 export function writeBundle(path: string, b: BundleContent): void {
   const obj = encodeNpy(c64([b.object.rows, b.object.cols], Float32Array.from(b.object.data)));
   const probe = encodeNpy(c64([b.probe.n, b.probe.n], Float32Array.from(b.probe.data)));
@@ -38,9 +37,7 @@ export function writeBundle(path: string, b: BundleContent): void {
       { name: `${model}/weights/probe.npy`, data: probe },
     );
   }
-  const tmp = `${path}.tmp`;
-  writeZip(tmp, entries);
-  renameSync(tmp, path);
+  writeZip(path, entries); // atomic: temp name + rename
 }
 
 /** List the entries of a bundle and parse its manifest (used by tests and the selftest). */

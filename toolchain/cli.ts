@@ -2,7 +2,7 @@
 // traceback on stderr, 2 usage), plus small formatting helpers whose exact output other
 // tools parse (the dose label "1e+03", JSON layout, SHA-256 of a file).
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UsageError, usageText, type FlagSpec } from './args.ts';
 
@@ -78,7 +78,10 @@ export function doseDir(dose: number): string {
 /** JSON with 2-space indent and a trailing newline (stable key order = insertion order). */
 export function writeJson(path: string, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, JSON.stringify(value, null, 2) + '\n');
+  // temp name + rename: a reader (or a concurrent call) never sees a half-written manifest
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  renameSync(tmp, path);
 }
 
 /** SHA-256 of a file read in 64 KiB chunks, lowercase hex (as training.py computes it). */

@@ -104,10 +104,22 @@ export function buildGroups(xs: Float64Array, ys: Float64Array, seeds: number[],
   // Small datasets (a sparse-ish view of a tiny scan) have fewer than K positions: use them all.
   const k = Math.min(kWanted, n);
   return seeds.map((i) => {
-    const near = Array.from({ length: n }, (_, j) => j)
-      .filter((j) => j !== i)
-      .sort((a, b) => Math.hypot(xs[a]! - xs[i]!, ys[a]! - ys[i]!) - Math.hypot(xs[b]! - xs[i]!, ys[b]! - ys[i]!) || a - b)
-      .slice(0, k - 1);
+    // K-1 nearest other positions (ties by index), kept in a small sorted list: O(n K).
+    const near: number[] = [];
+    const dist: number[] = [];
+    for (let j = 0; j < n; j++) {
+      if (j === i) continue;
+      const d = (xs[j]! - xs[i]!) ** 2 + (ys[j]! - ys[i]!) ** 2;
+      if (near.length === k - 1 && d >= dist[k - 2]!) continue;
+      let at = near.length;
+      while (at > 0 && dist[at - 1]! > d) at--;
+      near.splice(at, 0, j);
+      dist.splice(at, 0, d);
+      if (near.length > k - 1) {
+        near.pop();
+        dist.pop();
+      }
+    }
     const pick = rng.permutation(near.length).slice(0, c - 1).map((p) => near[p]!);
     return [i, ...pick];
   });

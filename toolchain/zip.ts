@@ -3,7 +3,7 @@
 // writer tiny, and with a fixed entry timestamp and a caller-given entry order the archive
 // bytes depend only on the entry contents, which is what makes reruns byte-identical.
 // The reader also inflates DEFLATE entries so a --base-npz made by np.savez_compressed loads.
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { crc32 as zlibCrc32, inflateRawSync } from 'node:zlib';
 
 export interface ZipEntry {
@@ -29,7 +29,10 @@ export function crc32(chunks: Buffer[]): number {
 
 /** Write a STORED zip to `path`, entries in the given order. */
 export function writeZip(path: string, entries: ZipEntry[]): void {
-  const fd = openSync(path, 'w');
+  // Written under a temporary name and renamed, so an interrupted run never leaves a
+  // truncated archive under the real name (and concurrent readers see old or new, not half).
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
   try {
     let offset = 0;
     const put = (b: Buffer): void => {
@@ -84,9 +87,13 @@ export function writeZip(path: string, entries: ZipEntry[]): void {
     end.writeUInt32LE(offset - cdStart, 12);
     end.writeUInt32LE(cdStart, 16);
     put(end);
-  } finally {
+  } catch (e) {
     closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
   }
+  closeSync(fd);
+  renameSync(tmp, path);
 }
 
 /** Read every entry of a zip file (STORED or DEFLATE; zip64 sizes/offsets as numpy writes). */
