@@ -3,6 +3,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { DeclarationError } from './errors.ts';
 import { buildGraph, type Graph } from './graph.ts';
@@ -31,7 +32,17 @@ export async function loadTargets(root: string, file: string, opts: { fresh?: bo
       // through a new loader namespace each call, so every module the entry imports is read and
       // evaluated again (each namespace stays registered; a watch session reloads rarely).
       const { tsImport } = await import('tsx/esm/api');
+      // Where no "type": "module" applies, tsx loads .ts files as CommonJS, whose cache is by file
+      // name whatever the namespace: let go of the root's own modules so they are read again.
+      const cache = createRequire(import.meta.url).cache;
+      for (const k of Object.keys(cache)) {
+        const f = k.split('?')[0]!;
+        if (f.startsWith(path.resolve(root) + path.sep) && !f.includes(`${path.sep}node_modules${path.sep}`)) delete cache[k];
+      }
       mod = (await tsImport(url, { parentURL: import.meta.url })) as { default?: unknown };
+      // A module that tsx loads as CommonJS (no "type": "module" above it) comes back wrapped.
+      const inner = mod.default as { default?: unknown; __esModule?: boolean } | undefined;
+      if (inner && typeof inner === 'object' && !Array.isArray(inner) && 'default' in inner) mod = inner;
     } else {
       mod = (await import(url)) as { default?: unknown };
     }
