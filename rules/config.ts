@@ -129,6 +129,15 @@ export interface Override {
   source: string;
 }
 
+/** JSON when it parses (numbers, objects, null), else the plain string (timestamps, paths). */
+function overrideValue(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
 /**
  * Overrides from the environment, so a new hub needs no file edit:
  * `HUB_TIMESTAMP=2025-11-07T000000Z` (shortcut) and
@@ -143,16 +152,14 @@ export function overridesFromEnv(env: NodeJS.ProcessEnv): Override[] {
     if (!text) continue;
     const eq = text.indexOf('=');
     if (eq <= 0) throw new Error(`HUBMAKE_SET: expected key=value, got ${JSON.stringify(text)}`);
-    const raw = text.slice(eq + 1).trim();
-    let value: unknown = raw;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      // not JSON: keep the plain string (timestamps, paths)
-    }
-    out.push({ key: text.slice(0, eq).trim(), value, source: 'HUBMAKE_SET' });
+    out.push({ key: text.slice(0, eq).trim(), value: overrideValue(text.slice(eq + 1).trim()), source: 'HUBMAKE_SET' });
   }
   return out;
+}
+
+/** Overrides from the command line: `npx tsx build.ts hub -D hub.timestamp=2025-11-07T000000Z`. */
+export function overridesFromDefines(defines: Record<string, string>): Override[] {
+  return Object.entries(defines).map(([key, raw]) => ({ key, value: overrideValue(raw), source: '-D' }));
 }
 
 function applyOverride(target: Record<string, unknown>, o: Override): void {
@@ -214,8 +221,12 @@ export function parseConfig(text: string, file: string, overrides: Override[] = 
   return config;
 }
 
-/** The config file: HUBMAKE_CONFIG if set (relative to the root), else hub.config.json. */
-export function loadConfig(root: string, env: NodeJS.ProcessEnv = process.env): { config: HubConfig; file: string } {
+/** The config file (HUBMAKE_CONFIG if set, relative to the root, else hub.config.json) with its overrides. */
+export function loadConfig(
+  root: string,
+  env: NodeJS.ProcessEnv = process.env,
+  defines: Record<string, string> = {},
+): { config: HubConfig; file: string } {
   const file = env.HUBMAKE_CONFIG || 'hub.config.json';
   let text: string;
   try {
@@ -223,7 +234,8 @@ export function loadConfig(root: string, env: NodeJS.ProcessEnv = process.env): 
   } catch (e) {
     throw new Error(`${file}: cannot read: ${(e as Error).message}`);
   }
-  return { config: parseConfig(text, file, overridesFromEnv(env)), file };
+  // Environment first, command line last: the most explicit setting wins.
+  return { config: parseConfig(text, file, [...overridesFromEnv(env), ...overridesFromDefines(defines)]), file };
 }
 
 /** Which toolchain a config selects. */

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
-import { overridesFromEnv, parseConfig } from '../rules/config.ts';
+import { overridesFromDefines, overridesFromEnv, parseConfig } from '../rules/config.ts';
 import { specName } from '../rules/graph.ts';
 import { hubTargets } from '../rules/hub.ts';
 import { makeLayout } from '../rules/layout.ts';
@@ -53,6 +53,13 @@ test('environment overrides change values without editing the file, and are vali
   assert.deepEqual(d.sim.faults, { dense: 'sha-mismatch' });
   assert.equal(d.training.dense!.epochs, 5);
   assert.throws(() => parse(base(), { HUBMAKE_SET: 'hub.stamp=x' }), /with HUBMAKE_SET: key hub\.stamp: unknown key/);
+  // -D from the command line comes last and wins.
+  const e = parseConfig(CONFIG_TEXT, 'hub.config.json', [
+    ...overridesFromEnv({ HUB_TIMESTAMP: '2025-11-07T000000Z' }),
+    ...overridesFromDefines({ 'hub.timestamp': '2025-11-08T000000Z', 'doses': '[1000,10000]' }),
+  ]);
+  assert.equal(e.hub.timestamp, '2025-11-08T000000Z');
+  assert.deepEqual(e.doses, [1000, 10000]);
 });
 
 test('quote leaves safe words bare and single-quotes the rest', () => {

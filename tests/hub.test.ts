@@ -111,8 +111,8 @@ test('deleting tmp/phase_c_f2_cli regenerates it (and only what its new bytes ch
 
 test('changing the Phase C settings keeps the datasets and --explain says why and how to regenerate', () => {
   const root = cloneRoot(clean);
-  // An environment override, no file edit.
-  const r = build(root, ['hub', '--explain'], { HUBMAKE_SET: 'sim.seed=7' });
+  // A command-line override, no file edit.
+  const r = build(root, ['hub', '--explain', '-D', 'sim.seed=7']);
   assert.equal(r.code, 0, show(r));
   assert.match(r.stdout, /explain phase-c-dose1000: kept \(rebuild: 'missing'\)/);
   assert.match(r.stdout, /params key generation\.seed changed: 42 -> 7/);
@@ -214,6 +214,16 @@ test('a new hub timestamp from the environment: a new hub, the datasets reused, 
   assert.ok(!exists(root, newHub('prep/phase_c_generation.log')), 'no regeneration, no prep log');
   assert.match(read(root, newHub('analysis/summary.md')), /^Status: COMPLETE$/m);
   assert.equal(summaryOf(root), oldSummary);
+});
+
+test('a configuration error is a declaration error (exit 2) naming the file and the key', () => {
+  const root = cloneRoot(clean);
+  editConfig(root, (c) => (c.training.dense.epochz = 3));
+  const r = build(root, ['hub']);
+  assert.equal(r.code, 2, show(r));
+  assert.match(r.stderr, /hub\.config\.json: key training\.dense\.epochz: unknown key/);
+  const d = build(root, ['hub', '-D', 'hub.slug=a b']);
+  assert.equal(d.code, 2, show(d));
 });
 
 test('a partial rebuild of one hub bundle builds only that bundle\'s chain; aliases are listed', () => {
