@@ -199,7 +199,7 @@ export function reconstruct(
         fft2(re, im, N);
         const base = j * npix;
         for (let k = 0; k < npix; k++) {
-          const mod = Math.hypot(re[k]!, im[k]!);
+          const mod = Math.sqrt(re[k]! * re[k]! + im[k]! * im[k]!);
           const a = amp[base + k]!;
           err += (mod - a) * (mod - a);
           norm += a * a;

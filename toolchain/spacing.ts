@@ -20,7 +20,9 @@ export function nearestNeighbourSpacing(xs: Float64Array, ys: Float64Array): Flo
   const out = new Float64Array(n).fill(Infinity);
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) {
-      const d = Math.hypot(xs[i]! - xs[j]!, ys[i]! - ys[j]!);
+      const dx = xs[i]! - xs[j]!;
+      const dy = ys[i]! - ys[j]!;
+      const d = Math.sqrt(dx * dx + dy * dy);
       if (d < out[i]!) out[i] = d;
       if (d < out[j]!) out[j] = d;
     }
@@ -54,7 +56,9 @@ export function greedyMinSpacingSelection(xs: Float64Array, ys: Float64Array, th
   for (const i of order) {
     let ok = true;
     for (const k of kept) {
-      if (Math.hypot(xs[i]! - xs[k]!, ys[i]! - ys[k]!) < threshold) {
+      const dx = xs[i]! - xs[k]!;
+      const dy = ys[i]! - ys[k]!;
+      if (dx * dx + dy * dy < threshold * threshold) {
         ok = false;
         break;
       }
