@@ -312,6 +312,11 @@ class Poller {
 export class SlurmExecutor {
   private readonly exec: Exec;
   private poller: Poller | undefined;
+  /**
+   * One abort listener per signal for all jobs waiting on it: a build may wait on a hundred jobs
+   * at once, and a listener each would trip Node's leak warning.
+   */
+  private readonly aborts = new WeakMap<AbortSignal, Set<() => void>>();
 
   constructor(private readonly o: SlurmExecutorOptions) {
     this.exec = o.exec ?? spawnExec(o.env);
@@ -340,8 +345,7 @@ export class SlurmExecutor {
       cancelled = true;
       void this.cancel(job.id);
     };
-    if (signal.aborted) cancel();
-    signal.addEventListener('abort', cancel, { once: true });
+    const stopListening = this.onAbort(signal, cancel);
     let final: JobInfo;
     try {
       final = await this.waitFor(job.id, (info) => {
@@ -352,7 +356,7 @@ export class SlurmExecutor {
         last = info;
       }, signal);
     } finally {
-      signal.removeEventListener('abort', cancel);
+      stopListening();
     }
     tail.pump();
     // Its content now lives in the target's log (or went out as output events).
@@ -462,14 +466,34 @@ export class SlurmExecutor {
           resolve({ id, state: 'CANCELLED' });
         }, CANCEL_WAIT_MS);
       };
-      if (signal.aborted) giveUp();
-      else signal.addEventListener('abort', giveUp, { once: true });
+      const stopListening = this.onAbort(signal, giveUp);
       void done.then((info) => {
         if (timer) clearTimeout(timer);
-        signal.removeEventListener('abort', giveUp);
+        stopListening();
         resolve(info);
       });
     });
+  }
+
+  /** Calls fn once when the signal aborts (now, if it has); returns how to stop listening. */
+  private onAbort(signal: AbortSignal, fn: () => void): () => void {
+    if (signal.aborted) {
+      fn();
+      return () => {};
+    }
+    let set = this.aborts.get(signal);
+    if (!set) {
+      const fns = new Set<() => void>();
+      set = fns;
+      this.aborts.set(signal, fns);
+      signal.addEventListener('abort', () => {
+        for (const f of [...fns]) f();
+        fns.clear();
+      }, { once: true });
+    }
+    set.add(fn);
+    const mine = set;
+    return () => mine.delete(fn);
   }
 
   /** A job's state from squeue, then scontrol, then accounting (sacct, then sacct -c for jobcomp/filetxt). */
