@@ -22,7 +22,9 @@ async function build(root: string, extra: string[] = []): Promise<number> {
   process.stdout.write = (() => true) as typeof process.stdout.write;
   process.stderr.write = ((c: string) => { err += c; return true; }) as typeof process.stderr.write;
   try {
-    const code = await main(['-C', root, '-j', '3', ...extra]);
+    // --no-cache: the property is the rebuilder's minimal set; the artifact cache would restore
+    // reverted or deleted outputs without running their commands (tests/cache*.test.ts cover it).
+    const code = await main(['-C', root, '-j', '3', '--no-cache', ...extra]);
     if (code !== 0) throw new Error(`build exited ${code}: ${err}`);
     return code;
   } finally {
