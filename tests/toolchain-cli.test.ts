@@ -155,6 +155,11 @@ test('overlap --views dense: metrics, bundle, manifest and artifact copy follow 
   const bundle = json(join(d, 'dose_1000', 'dense', 'metrics_bundle.json'));
   assert.equal(Object.keys(bundle), ['train', 'test']);
   assert.equal(json(join(h, 'metrics', 'dose_1000', 'dense.json')), bundle);
+  // a dose without Phase C data is a WARNING and is skipped, as in the study
+  const w = await overlap(['--phase-c-root', C, '--output-root', join(root, 'ovl', 'D2'), '--doses', '1000', '5000', '--views', 'dense']);
+  assert.is(w.code, 0, w.err);
+  assert.match(w.err, /WARNING: Phase C directory not found for dose=5000/);
+  assert.equal(Object.keys(json(join(root, 'ovl', 'D2', 'overlap_manifest.json'))), ['dose_1000']);
   const npz = readNpz(join(d, 'dose_1000', 'dense', 'dense_train.npz'));
   assert.is((npz.get('diffraction') as NdArray).shape[0], metrics['n_accepted']);
 });
@@ -223,6 +228,10 @@ test('a missing Phase D view is a skip event (exit 0); a filter matching nothing
   assert.is(noD.code, 0, noD.err);
   const skip = json(join(A, 'skip_summary.json'));
   assert.equal(skip['skipped_views'].map((s: { view: string }) => s.view), ['dense', 'sparse']);
+  // Phase C inputs are not optional: a dose without them is an error (exit 1)
+  const noC = await train(['--phase-c-root', C, '--phase-d-root', D, '--artifact-root', A, '--dose', '5000', '--config', settings]);
+  assert.is(noC.code, 1);
+  assert.match(noC.err, /FileNotFoundError: Phase C NPZ not found for dose=5000/);
 });
 
 test('invalid settings fail the job like the study: status failed, ValueError, traceback in train.log, exit 0', async () => {
