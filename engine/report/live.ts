@@ -98,8 +98,9 @@ export function liveReporter(o: LiveOptions): LiveReporter {
   const emit = (e: BuildEvent) => {
     progress.apply(e, now());
     if (e.type !== 'start') plain(e);
-    for (const l of watchLines(e)) scroll.push(l.text);
-    if (e.type === 'watch-ready') waiting = 'watching; waiting for changes (Ctrl-C to stop)';
+    // Watch mode: the first 'ready' says what is watched; later ones only show in the area.
+    if (e.type !== 'watch-ready' || waiting === undefined) for (const l of watchLines(e)) scroll.push(l.text);
+    if (e.type === 'watch-ready') waiting = `watching ${e.files} files, ${e.directories} directories; waiting for changes (Ctrl-C to stop)`;
     if (e.type === 'build-start') startTimer();
     if (e.type === 'build-end') stopTimer();
     // Lines that scroll away are written at once; the area itself at most every tick.
