@@ -42,13 +42,14 @@ export function training(l: Layout, dose: number, view: View, deps: string[]): H
     args: s.args ?? [],
     fault: l.tool.name === 'sim' ? l.config.sim.faults[view] : undefined,
   });
-  const capture = argv([
-    'node', '--import', 'tsx', 'rules/bin/capture-job.ts', '--artifact-root', roots.phaseE, '--dose', dose, '--view', view,
-    '--gridsize', gridsizeOf(view), '--out', record, '--train-log', `${dir}/train.log`,
-  ]);
-  // The tool's own manifest is removed first so that a call that writes none (e.g. "no jobs
-  // match") can never be mistaken for this one; the subshell keeps a toolchain's `cd` local.
-  const clear = argv(['rm', '-f', `${roots.phaseE}/training_manifest.json`, `${roots.phaseE}/skip_summary.json`]);
+  // The call's start time, so that capture-job only trusts a manifest written by this call (the
+  // tool writes none when no job matches, and the file may hold an earlier call's jobs). The
+  // tool's files are left alone: the build never edits files it does not own.
+  const capture =
+    argv([
+      'node', '--import', 'tsx', 'rules/bin/capture-job.ts', '--artifact-root', roots.phaseE, '--dose', dose, '--view', view,
+      '--gridsize', gridsizeOf(view), '--out', record, '--train-log', `${dir}/train.log`,
+    ]) + ' --since-ns "$t0"';
   return {
     name: names.training(dose, view),
     description: `E3 training ${view} gs${gridsizeOf(view)} dose ${dose} → ${hubBundle(l, dose, view)}`,
@@ -57,7 +58,8 @@ export function training(l: Layout, dose: number, view: View, deps: string[]): H
     // The hub's CLI transcript is an output too: each hub holds the transcript of the run that
     // produced its bundles, so a new hub timestamp reruns training (and reuses the datasets).
     outputs: [`${dir}/wts.h5.zip`, `${dir}/train.log`, record, cliLog(l, dose, view)],
-    run: `${clear} && (${train}) && ${capture}`,
+    // The subshell keeps a toolchain's `cd` local to the training call.
+    run: `t0=$(date +%s%N) && (${train}) && ${capture}`,
     // The CLI transcript goes straight into the hub (kept with its traceback on failure).
     log: cliLog(l, dose, view),
     pool: TRAINING_POOL,

@@ -1,7 +1,9 @@
 // Unit tests of the hub's rules (pure parts): configuration, quoting, manifest merging,
 // checksum verdicts and the shape of the hub's graph for configuration changes.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
@@ -152,6 +154,22 @@ test('training targets depend only on their own view settings, share one pool, a
   assert.equal(dense.deps!.length, 3);
   for (const a of ['hub', 'bundles', 'dense', 'baseline', 'verify', 'summary', 'phase-g-ready'])
     assert.ok(specs.some((s) => specName(s) === a && s.description), `alias ${a} with a description`);
+});
+
+test('capture-job trusts only a manifest written by this call, records the job and fails unless it succeeded', () => {
+  const A = mkdtempSync(path.join(os.tmpdir(), 'hubmake-capture-'));
+  const m: TrainingManifest = { timestamp: 't', jobs: [job('dense', 2, 'a'.repeat(64), 10)], skipped_views: [] };
+  writeFileSync(path.join(A, 'training_manifest.json'), JSON.stringify(m));
+  const run = (sinceNs: bigint) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'rules/bin/capture-job.ts', '--artifact-root', A, '--dose', '1000', '--view', 'dense',
+      '--gridsize', '2', '--out', path.join(A, 'rec.json'), '--since-ns', String(sinceNs)], { cwd: REPO, encoding: 'utf8' });
+  const ok = run(0n);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(JSON.parse(readFileSync(path.join(A, 'rec.json'), 'utf8')).status, 'success');
+  // A call that started after the file was written (e.g. "no jobs match": no manifest) must not reuse it.
+  const stale = run(BigInt(Date.now() + 5000) * 1_000_000n);
+  assert.equal(stale.status, 1);
+  assert.equal(JSON.parse(readFileSync(path.join(A, 'rec.json'), 'utf8')).status, 'missing');
 });
 
 test.run();

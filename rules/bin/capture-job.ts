@@ -1,12 +1,13 @@
 // Runs right after one training call, in the same target (`train ... && capture-job ...`):
 // the training tool rewrites <A>/training_manifest.json with only its own call's jobs, so this
 // job's entry must be saved before any other training call runs (training targets share a pool).
-// Writes the per-job record, then exits 1 unless the job succeeded: the tool exits 0 even when
-// training failed (status "failed"), and the hub must not archive such a run.
+// Only files written since --since-ns count. Writes the per-job record, then exits 1 unless the
+// job succeeded: the tool exits 0 even when training failed (status "failed"), and the hub must
+// not archive such a run.
 //
 // usage: capture-job.ts --artifact-root A --dose 1000 --view dense --gridsize 2 --out record.json
-//        [--train-log A/dose_1000/dense/gs2/train.log]
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+//        [--train-log A/dose_1000/dense/gs2/train.log] [--since-ns <start of the call, ns>]
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeRecord, type JobRecord, type TrainingManifest } from '../manifest.ts';
@@ -19,6 +20,7 @@ const { values } = parseArgs({
     gridsize: { type: 'string' },
     out: { type: 'string' },
     'train-log': { type: 'string' },
+    'since-ns': { type: 'string' },
   },
 });
 const A = values['artifact-root'];
@@ -28,7 +30,11 @@ if (!A || !values.dose || !values.view || !values.gridsize || !out) {
   process.exit(2);
 }
 
-const readJson = <T>(file: string): T | null => (existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : null);
+// Files older than the call were not written by it (compared in whole seconds: some file
+// systems keep coarse modification times).
+const sinceMs = values['since-ns'] ? Math.floor(Number(values['since-ns']) / 1e9) * 1000 : -Infinity;
+const readJson = <T>(file: string): T | null =>
+  existsSync(file) && statSync(file).mtimeMs >= sinceMs ? (JSON.parse(readFileSync(file, 'utf8')) as T) : null;
 const manifest = readJson<TrainingManifest>(path.join(A, 'training_manifest.json'));
 const skipSummary = readJson<JobRecord['skip_summary']>(path.join(A, 'skip_summary.json'));
 const record = makeRecord(manifest, skipSummary, Number(values.dose), values.view, Number(values.gridsize));
