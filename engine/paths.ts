@@ -12,17 +12,52 @@ export function normalizeRel(p: string): string {
   return isDir && n !== '.' ? `${n}/` : n;
 }
 
+/**
+ * realpath with a memo of the directories already resolved, for one validation pass: a path that
+ * exists and is no symlink resolves to its parent's real path plus its name, so 100,000 outputs in
+ * a few directories cost one lstat each instead of a realpath each (which measured ~0.25 ms per
+ * target, most of a no-op build at 10,000 targets; bench/scale.ts).
+ */
+export class RealPaths {
+  private readonly memo = new Map<string, string>();
+  private readonly lstats = new Map<string, fs.Stats | undefined>();
+
+  private lstat(p: string): fs.Stats | undefined {
+    if (this.lstats.has(p)) return this.lstats.get(p);
+    const st = fs.lstatSync(p, { throwIfNoEntry: false });
+    this.lstats.set(p, st);
+    return st;
+  }
+
+  /** fs.existsSync, with one lstat for the usual case of a path that is no symlink. */
+  exists(p: string): boolean {
+    const st = this.lstat(p);
+    if (!st) return false;
+    return st.isSymbolicLink() ? fs.existsSync(p) : true;
+  }
+
+  of(p: string): string {
+    const hit = this.memo.get(p);
+    if (hit !== undefined) return hit;
+    const parent = path.dirname(p);
+    const st = parent === p ? undefined : this.lstat(p);
+    const real = st && !st.isSymbolicLink() ? path.join(this.of(parent), path.basename(p)) : realpathOr(p);
+    this.memo.set(p, real);
+    return real;
+  }
+}
+
 /** Why a path may not be written by the build, or undefined when it may. */
-export function escapesRoot(root: string, rel: string): string | undefined {
+export function escapesRoot(root: string, rel: string, realPaths: RealPaths = new RealPaths()): string | undefined {
   if (rel === '' || rel === '.' || rel === './') return 'is the root directory itself';
   if (path.isAbsolute(rel)) return 'is absolute; declare paths relative to the root';
   const n = normalizeRel(rel);
   if (n === '..' || n.startsWith('../')) return 'escapes the root with ..';
   // A symlink on the way may point outside: resolve the longest existing prefix.
   let probe = path.join(root, n.replace(/\/$/, ''));
-  const realRoot = realpathOr(root);
-  while (!fs.existsSync(probe) && probe.length > root.length) probe = path.dirname(probe);
-  const real = realpathOr(probe);
+  const realRoot = realPaths.of(root);
+  while (!realPaths.exists(probe) && probe.length > root.length) probe = path.dirname(probe);
+  const real = realPaths.of(probe);
   if (real !== realRoot && !real.startsWith(realRoot + path.sep)) return `resolves outside the root through a symlink (${real})`;
   return undefined;
 }
