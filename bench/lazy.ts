@@ -1,0 +1,53 @@
+// Check: a no-op build loads nothing that only running commands (zx) or watch mode (chokidar)
+// needs. Every module URL the build resolves is recorded through a loader hook; the same check on
+// a build that does run a command must see zx, or the check itself would be blind.
+import fs from 'node:fs';
+import path from 'node:path';
+import { REPO, benchDir, mustSucceed, run } from './lib/measure.ts';
+
+export interface LazyResult {
+  noopPackages: string[];
+  noopHasZx: boolean;
+  noopHasChokidar: boolean;
+  runPackages: string[];
+  runHasZx: boolean;
+  ok: boolean;
+}
+
+function packagesLoaded(root: string, trace: string): string[] {
+  fs.rmSync(trace, { force: true });
+  const env = { ...process.env, HUBMAKE_TRACE_FILE: trace };
+  mustSucceed(run('node', ['--import', './bench/lib/trace-imports.mjs', '--import', 'tsx', 'build.ts', '-C', root], { cwd: REPO, env }), 'traced build');
+  const urls = fs.existsSync(trace) ? fs.readFileSync(trace, 'utf8').split('\n') : [];
+  const pkgs = new Set<string>();
+  for (const u of urls) {
+    const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u);
+    if (m) pkgs.add(m[1]!);
+  }
+  return [...pkgs].sort();
+}
+
+export function runLazy(log: (s: string) => void): LazyResult {
+  const root = benchDir('lazy');
+  fs.rmSync(root, { recursive: true, force: true });
+  fs.mkdirSync(path.join(root, 'targets'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'in.txt'), 'x\n');
+  fs.writeFileSync(path.join(root, 'targets/index.ts'), `export default [{ outputs: ['out.txt'], inputs: ['in.txt'], run: 'cp in.txt out.txt' }];\n`);
+  const trace = path.join(root, '..', 'lazy-trace.txt');
+  const runPackages = packagesLoaded(root, trace); // first build runs the command
+  const noopPackages = packagesLoaded(root, trace); // second is a no-op
+  const res: LazyResult = {
+    noopPackages,
+    noopHasZx: noopPackages.includes('zx'),
+    noopHasChokidar: noopPackages.includes('chokidar'),
+    runPackages,
+    runHasZx: runPackages.includes('zx'),
+    ok: false,
+  };
+  res.ok = !res.noopHasZx && !res.noopHasChokidar && res.runHasZx;
+  log('\n== lazy imports ==');
+  log(`no-op build loads packages: ${noopPackages.join(', ') || '(none)'}`);
+  log(`a build that runs a command loads: ${runPackages.join(', ')}`);
+  log(`check: no zx and no chokidar in a no-op, zx seen when a command runs: ${res.ok ? 'PASS' : 'FAIL'}`);
+  return res;
+}

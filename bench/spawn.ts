@@ -1,0 +1,59 @@
+// How much a command costs to start: zx (what engine/run.ts uses) against a bare
+// child_process.spawn of the same `bash -c 'set -eo pipefail; …'` in its own process group, run
+// sequentially and with -j = cores. Motivates (or not) a faster spawn path for plain commands.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { CORES, benchDir, ms, table } from './lib/measure.ts';
+
+async function viaZx(cmd: string, cwd: string): Promise<void> {
+  const { $ } = await import('zx');
+  const p = $({ cwd, shell: '/bin/bash', prefix: 'set -eo pipefail;', quote: (s: string) => s, nothrow: true, quiet: true, verbose: false, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })`${cmd}`;
+  p.stdout.on('data', () => {});
+  p.stderr.on('data', () => {});
+  const r = await p;
+  if (r.exitCode !== 0) throw new Error(`exit ${r.exitCode}`);
+}
+
+function viaSpawn(cmd: string, cwd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn('/bin/bash', ['-c', `set -eo pipefail;${cmd}`], { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    c.stdout.on('data', () => {});
+    c.stderr.on('data', () => {});
+    c.on('error', reject);
+    c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
+  });
+}
+
+async function timeMany(fn: (cmd: string, cwd: string) => Promise<void>, count: number, jobs: number, dir: string): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      await fn(`cp a b${i % 50}`, dir);
+    }
+  };
+  await Promise.all(Array.from({ length: jobs }, worker));
+  return performance.now() - t0;
+}
+
+export interface SpawnResult { count: number; rows: Array<{ how: string; jobs: number; ms: number; perCommandMs: number }> }
+
+export async function runSpawn(count: number, log: (s: string) => void): Promise<SpawnResult> {
+  const dir = benchDir('spawn');
+  fs.writeFileSync(path.join(dir, 'a'), 'hello\n');
+  await viaZx('true', dir); // load zx outside the timing
+  const rows: SpawnResult['rows'] = [];
+  for (const jobs of [1, CORES]) {
+    for (const [how, fn] of [['zx', viaZx], ['child_process.spawn', viaSpawn]] as const) {
+      const t = await timeMany(fn, count, jobs, dir);
+      rows.push({ how, jobs, ms: t, perCommandMs: t / count });
+    }
+  }
+  log(`\n== command start-up: ${count} x \`cp a bK\` through bash, own process group ==`);
+  log(table(['how', '-j', 'total', 'per command'], rows.map((r) => [r.how, String(r.jobs), ms(r.ms), ms(r.perCommandMs)])));
+  return { count, rows };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await runSpawn(Number(process.argv[2] ?? 300), console.log);

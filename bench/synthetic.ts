@@ -1,0 +1,151 @@
+// Benchmark 1: the synthetic graph (node-ecosystem.md §3) built by hubmake, GNU make and ninja in
+// the same run — clean build, no-op, touch of one source (same bytes), content edit of one
+// source — with the outputs compared byte for byte across tools and the commands run counted.
+import fs from 'node:fs';
+import path from 'node:path';
+import { generate, outputPaths, type Tool } from './gen.ts';
+import { CORES, INSTALL, REPO, benchDir, has, ms, mustSucceed, ratio, run, stat, table, type Run, type Stat } from './lib/measure.ts';
+
+/** Reference figures from node-ecosystem.md §3 (snakemake 7.21 is not installed here). */
+export const SNAKEMAKE_REFERENCE_NOOP_MS: Record<number, number> = { 1000: 1360, 10000: 8000 };
+
+export interface Phase {
+  tool: string;
+  wall: Stat;
+  engine?: Stat;
+  commands: number[];
+}
+
+export interface SyntheticResult {
+  n: number;
+  jobs: number;
+  skipped: Record<string, string>;
+  clean: Record<string, { ms: number; engineMs?: number; commands: number }>;
+  outputsEqual: boolean | 'skipped';
+  noop: Phase[];
+  touch: Phase[];
+  edit: Phase[];
+  floors: Record<string, Stat>;
+}
+
+function hubmake(dir: string, form: 'node' | 'npx' = 'node'): Run {
+  const args = ['build.ts', '-C', dir, '-j', String(CORES)];
+  const env = { ...process.env, HUBMAKE_TIMING: '1' };
+  return form === 'node' ? run('node', ['--import', 'tsx', ...args], { cwd: REPO, env }) : run('npx', ['tsx', ...args], { cwd: REPO, env });
+}
+
+function toolRun(tool: Tool, dir: string): Run {
+  if (tool === 'make') return run('make', ['-C', dir, `-j${CORES}`]);
+  if (tool === 'ninja') return run('ninja', ['-C', dir, `-j${CORES}`]);
+  return hubmake(dir);
+}
+
+/** Commands a run executed, read from each tool's own output. */
+function commandsRun(tool: Tool, r: Run): number {
+  if (tool === 'make') return r.stdout.split('\n').filter((l) => /^(cp|cat) /.test(l)).length;
+  if (tool === 'ninja') return r.stdout.split('\n').filter((l) => /^\[\d+\/\d+\]/.test(l)).length;
+  const m = /hubmake: (\d+) built/.exec(r.stdout);
+  return m ? Number(m[1]) : 0;
+}
+
+function sameOutputs(n: number, root: string, tools: Tool[]): boolean {
+  for (const p of outputPaths(n)) {
+    const first = fs.readFileSync(path.join(root, tools[0]!, p));
+    for (const t of tools.slice(1)) if (!first.equals(fs.readFileSync(path.join(root, t, p)))) return false;
+  }
+  return true;
+}
+
+export function runSynthetic(n: number, runs: number, log: (s: string) => void): SyntheticResult {
+  const root = benchDir(`synthetic-${n}`);
+  const skipped: Record<string, string> = {};
+  const tools: Tool[] = ['hubmake'];
+  for (const t of ['make', 'ninja'] as const) {
+    if (has(t)) tools.push(t);
+    else skipped[t] = `not installed: ${INSTALL[t]}`;
+  }
+  log(`\n== synthetic graph, N = ${n} targets (${n / 10} sources), -j${CORES}, ${runs} runs each ==`);
+  generate(n, root, tools);
+  const res: SyntheticResult = { n, jobs: CORES, skipped, clean: {}, outputsEqual: 'skipped', noop: [], touch: [], edit: [], floors: {} };
+
+  for (const t of tools) {
+    const r = mustSucceed(toolRun(t, path.join(root, t)), `${t} clean build`);
+    res.clean[t] = { ms: r.ms, commands: commandsRun(t, r), ...(r.engineMs !== undefined ? { engineMs: r.engineMs } : {}) };
+    log(`clean build ${t}: ${ms(r.ms)}${r.engineMs !== undefined ? ` (engine ${ms(r.engineMs)})` : ''}, ${res.clean[t]!.commands} commands`);
+  }
+  if (tools.length > 1) res.outputsEqual = sameOutputs(n, root, tools);
+
+  const phase = (label: string, before: (t: Tool, dir: string, i: number) => void): Phase[] => {
+    const walls = new Map<string, number[]>();
+    const engines = new Map<string, number[]>();
+    const cmds = new Map<string, number[]>();
+    const push = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
+    for (let i = 0; i < runs; i++) {
+      // Interleaved, so that load from other work on the machine falls on every tool alike.
+      for (const t of tools) {
+        const dir = path.join(root, t);
+        before(t, dir, i);
+        const r = mustSucceed(toolRun(t, dir), `${t} ${label}`);
+        push(walls, t, r.ms);
+        push(cmds, t, commandsRun(t, r));
+        if (r.engineMs !== undefined) push(engines, t, r.engineMs);
+      }
+      if (label === 'no-op') {
+        const r = mustSucceed(hubmake(path.join(root, 'hubmake'), 'npx'), 'hubmake npx no-op');
+        push(walls, 'hubmake (npx tsx)', r.ms);
+        push(cmds, 'hubmake (npx tsx)', commandsRun('hubmake', r));
+        if (r.engineMs !== undefined) push(engines, 'hubmake (npx tsx)', r.engineMs);
+      }
+    }
+    return [...walls.keys()].map((t) => {
+      const p: Phase = { tool: t, wall: stat(walls.get(t)!), commands: cmds.get(t)! };
+      if (engines.has(t)) p.engine = stat(engines.get(t)!);
+      return p;
+    });
+  };
+
+  res.noop = phase('no-op', () => {});
+  res.touch = phase('touch', (_t, dir) => {
+    const f = path.join(dir, 'src/s0.txt');
+    const now = new Date();
+    fs.utimesSync(f, now, now);
+  });
+  res.edit = phase('edit', (_t, dir, i) => fs.writeFileSync(path.join(dir, 'src/s0.txt'), `leaf 0, edit ${i}\n`));
+  if (tools.length > 1) res.outputsEqual = res.outputsEqual === true && sameOutputs(n, root, tools);
+
+  const floor = (cmd: string, args: string[]) => {
+    const xs: number[] = [];
+    for (let i = 0; i < runs; i++) xs.push(mustSucceed(run(cmd, args, { cwd: REPO }), `${cmd} floor`).ms);
+    return stat(xs);
+  };
+  res.floors['node -e 0'] = floor('node', ['-e', '0']);
+  res.floors['node --import tsx bench/empty.ts'] = floor('node', ['--import', 'tsx', 'bench/empty.ts']);
+  res.floors['npx tsx bench/empty.ts'] = floor('npx', ['tsx', 'bench/empty.ts']);
+  log(renderSynthetic(res));
+  return res;
+}
+
+export function renderSynthetic(r: SyntheticResult): string {
+  const lines: string[] = [];
+  const make = (p: Phase[]) => p.find((x) => x.tool === 'make');
+  const ninja = (p: Phase[]) => p.find((x) => x.tool === 'ninja');
+  const rows = (label: string, ps: Phase[]) =>
+    ps.map((p) => [
+      `${label} ${p.tool}`,
+      ms(p.wall.min),
+      ms(p.wall.mean),
+      p.engine ? ms(p.engine.min) : '',
+      [...new Set(p.commands)].join('/'),
+      ratio(p.wall.min, make(ps)?.wall.min),
+      ratio(p.wall.min, ninja(ps)?.wall.min),
+    ]);
+  const cleanRows = Object.entries(r.clean).map(([t, c]) => [`clean ${t}`, ms(c.ms), '', c.engineMs !== undefined ? ms(c.engineMs) : '', String(c.commands), ratio(c.ms, r.clean.make?.ms), ratio(c.ms, r.clean.ninja?.ms)]);
+  lines.push(`N = ${r.n}, -j${r.jobs}; outputs byte-equal across tools: ${r.outputsEqual}`);
+  for (const [t, why] of Object.entries(r.skipped)) lines.push(`skipped ${t}: ${why}`);
+  lines.push(table(['phase tool', 'wall min', 'wall mean', 'engine min', 'commands', 'vs make', 'vs ninja'], [...cleanRows, ...rows('no-op', r.noop), ...rows('touch', r.touch), ...rows('edit', r.edit)]));
+  lines.push(table(['start-up floor', 'min', 'mean'], Object.entries(r.floors).map(([k, s]) => [k, ms(s.min), ms(s.mean)])));
+  const snake = SNAKEMAKE_REFERENCE_NOOP_MS[r.n];
+  const hub = r.noop.find((p) => p.tool === 'hubmake');
+  if (snake && hub) lines.push(`snakemake 7.21 no-op (reference figure from node-ecosystem.md, not measured here): ${ms(snake)}; hubmake whole-process no-op is ${(snake / hub.wall.min).toFixed(1)}x faster`);
+  return lines.join('\n');
+}
