@@ -43,7 +43,7 @@ function stateOf(o?: TargetOutcome): string {
   if (!o) return 'not in graph';
   switch (o.status) {
     case 'built':
-      return 'ran';
+      return o.restoredFrom ? `restored from the artifact cache (build ${o.restoredFrom})` : 'ran';
     case 'fresh':
       return 'up to date';
     case 'kept':
@@ -55,6 +55,13 @@ function stateOf(o?: TargetOutcome): string {
     default:
       return o.status;
   }
+}
+
+/** Where the engine kept the last good outputs of a failed target, if it did. */
+function restoreHint(o: TargetOutcome): string {
+  return o.preserved
+    ? `; its last good outputs (build ${o.preserved.buildId}) are kept: \`npx tsx build.ts --restore ${o.name}\` brings them back`
+    : '';
 }
 
 /** Status and the reasons for it, most upstream first. */
@@ -74,7 +81,7 @@ export function verdict(p: SummaryParams, f: SummaryFacts): { status: 'COMPLETE'
     const r = f.records.get(j.record);
     if (x?.status === 'failed') {
       const why = r && r.status !== 'success' ? `${r.status}: ${firstLine(r.error)}` : firstLine(x.error) || stateOf(x);
-      reasons.push(`training ${j.view} gs${j.gridsize} dose ${j.dose} failed (${why}); traceback in ${rel(j.log, p.hub)}`);
+      reasons.push(`training ${j.view} gs${j.gridsize} dose ${j.dose} failed (${why}); traceback in ${rel(j.log, p.hub)}${restoreHint(x)}`);
     }
   }
   for (const c of f.checks ?? []) {

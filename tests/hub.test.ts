@@ -159,7 +159,7 @@ test('a failing training (epochs 0) gives a BLOCKED summary pointing at the kept
   assert.ok(r.events.some((e) => e.type === 'blocked' && e.target === hub('data/wts_dense_gs2.h5.zip')));
   const s = summaryOf(root);
   assert.match(s, /^Status: BLOCKED$/m);
-  assert.match(s, /^Reason: training dense gs2 dose 1000 failed \(failed: .*epochs.*\); traceback in cli\/dose1000_dense_gs2\.log$/m);
+  assert.match(s, /^Reason: training dense gs2 dose 1000 failed \(failed: .*epochs.*\); traceback in cli\/dose1000_dense_gs2\.log/m);
   assert.match(s, /Not archived in this hub/);
   assert.match(read(root, hub('cli/dose1000_dense_gs2.log')), /Traceback/);
 });
