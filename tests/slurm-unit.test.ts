@@ -110,6 +110,30 @@ test('a job that left the queue is looked up with scontrol, then sacct, then sac
   state.close();
 });
 
+test('a controller that does not answer for a while is waited out with one warning, not a failure', async () => {
+  const root = tmpRoot('slurm-fake2');
+  const state = new StateStore(root);
+  const events: BuildEvent[] = [];
+  let polls = 0;
+  const { exec } = fakeExec((cmd, args) => {
+    if (cmd === 'sbatch') return { stdout: '7\n' };
+    if (cmd === 'squeue' && args.includes('-j')) {
+      polls++;
+      if (polls <= 3) return { code: 1, stderr: 'squeue: error: Unable to contact slurm controller (connect failure)\n' };
+      return { stdout: polls < 5 ? '7|RUNNING|n1|0|None|\n' : '7|FAILED|n1|512|NonZeroExitCode|\n' };
+    }
+    return { code: 1, stderr: 'Invalid job id specified' };
+  });
+  const ex = new SlurmExecutor({ root, env: { HUBMAKE_SLURM_POLL_MAX_MS: '50' }, state, emit: (e) => events.push(e), buildId: 'b1', exec });
+  const res = await ex.run(target({ name: 't', outputs: ['o'], run: 'exit 2', executor: 'slurm' }), 'fp', { write: () => {} }, new AbortController().signal);
+  assert.is(res.ok, false);
+  assert.is(res.exitCode, 2);
+  assert.is(res.error, 'slurm job 7 on n1: command failed');
+  assert.is(events.filter((e) => e.type === 'warning').length, 1);
+  assert.equal(events.filter((e) => e.type === 'job').map((e) => (e as { state: string }).state), ['SUBMITTED', 'RUNNING', 'FAILED']);
+  state.close();
+});
+
 test('executor slurm with an in-process action is a declaration error (exit 2) naming target and field', async () => {
   const root = tmpRoot('slurm-decl');
   writeTargets(root, `export default [{ name: 'act', outputs: ['a'], executor: 'slurm', run: async () => {} }];\n`);
