@@ -239,21 +239,20 @@ test('a partial rebuild of one hub bundle builds only that bundle\'s chain; alia
 
 test('killing the build (SIGKILL of its process group) during training, then building again, finishes the hub', async () => {
   const root = cloneRoot(clean);
-  editConfig(root, (c) => (c.training.dense.epochs = 40)); // long enough to be killed mid-run
+  const EPOCHS = 100;
+  editConfig(root, (c) => (c.training.dense.epochs = EPOCHS)); // long enough to be killed mid-run
+  const trainLog = path.join(root, 'tmp/phase_e_training_gs2/dose_1000/dense/gs2/train.log');
   const child = buildAsync(root, ['hub', '--json']);
   let out = '';
   let err = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`training never started:\n${out}\n${err}`)), 60_000);
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes(`"type":"start","target":"${TRAIN_DENSE}"`)) {
-        clearTimeout(timer);
-        setTimeout(resolve, 400);
-      }
-    });
-  });
+  // Kill once the tool has started its epochs (its train.log says so).
+  const t0 = Date.now();
+  while (!(fs.existsSync(trainLog) && fs.readFileSync(trainLog, 'utf8').includes(`Epoch 1/${EPOCHS}`))) {
+    if (Date.now() - t0 > 60_000) throw new Error(`training never started:\n${out}\n${err}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
   process.kill(-child.pid!, 'SIGKILL');
   await new Promise((r) => child.once('close', r));
   assert.ok(!parse(null, out, '').events.some((e) => e.type === 'finish' && e.target === TRAIN_DENSE), 'killed before training finished');
@@ -262,7 +261,7 @@ test('killing the build (SIGKILL of its process group) during training, then bui
   assert.ok(r.started.includes(TRAIN_DENSE));
   assert.match(summaryOf(root), /^Status: COMPLETE$/m);
   const m = JSON.parse(read(root, hub('data/training_manifest.json')));
-  assert.equal(m.jobs[1].result.epochs_completed, 40);
+  assert.equal(m.jobs[1].result.epochs_completed, EPOCHS);
 });
 
 test.run();
