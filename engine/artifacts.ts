@@ -102,19 +102,20 @@ export class Artifacts {
     return r;
   }
 
-  /** After a successful run: store its outputs under its fingerprint. */
-  remember(t: Target, digest: string, out: Record<string, string>, buildId: string, ms: number): void {
-    this.cache?.store(cacheKey(digest, t.outputs), t.name, buildId, ms, this.root, out);
+  /**
+   * After a successful run: store its outputs under its fingerprint. The hasher has just hashed
+   * them afresh, so blobs the store already holds (an output that came out identical) are not
+   * copied again; new content is copied and hashed as it lands in the store.
+   */
+  remember(t: Target, digest: string, out: Record<string, string>, buildId: string, ms: number, hasher?: Hasher): void {
+    this.cache?.store(cacheKey(digest, t.outputs), t.name, buildId, ms, this.root, out, hasher && knownHash(hasher));
   }
 
   /** Before a rerun (or a restore over them): copy the target's present outputs into the store. */
   preserve(t: Target, rec: SuccessRecord | undefined, hasher: Hasher, buildId: string): Preservation {
     const current: Record<string, string> = {};
     for (const o of t.outputs) current[o] = hasher.hashPath(o);
-    return this.preserver.preserve(t.name, t.outputs, rec, current, buildId, (rel) => {
-      const h = hasher.hashPath(rel);
-      return h === MISSING ? undefined : h;
-    }, MISSING);
+    return this.preserver.preserve(t.name, t.outputs, rec, current, buildId, knownHash(hasher), MISSING);
   }
 
   /** Cache use for --status. */
@@ -134,6 +135,14 @@ export class Artifacts {
     const s = this.store.sweep(preservedLive);
     return { ...r, removedBlobs: r.removedBlobs + s.removed, freedBytes: r.freedBytes + s.bytes };
   }
+}
+
+/** A file's hash as the hasher (and its stat cache) knows it: a hint that lets the store skip a copy. */
+function knownHash(hasher: Hasher): (rel: string) => string | undefined {
+  return (rel) => {
+    const h = hasher.hashPath(rel);
+    return h === MISSING ? undefined : h;
+  };
 }
 
 /** The hasher remembers paths it hashed in this build; outputs just rewritten must be hashed anew. */

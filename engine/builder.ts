@@ -336,7 +336,7 @@ class Builder {
     const o = this.o;
     if (!o.artifacts?.cacheable(t, false, degraded)) return;
     try {
-      o.artifacts.remember(t, fp.digest, out, o.buildId, ms);
+      o.artifacts.remember(t, fp.digest, out, o.buildId, ms, o.hasher);
     } catch (e) {
       o.emit({ type: 'warning', message: `${t.name}: could not store its outputs in the artifact cache: ${(e as Error).message}` });
     }

@@ -83,7 +83,13 @@ export class ArtifactCache {
       try {
         const now = new Date();
         fs.utimesSync(p, now, now);
-      } catch { /* someone else's entry on a shared cache: LRU order is only advisory */ }
+      } catch {
+        // Only the owner may set explicit times: another user's entry on a shared cache is
+        // rewritten instead (same bytes, by rename), which marks the use just as well.
+        try {
+          writeJsonAtomic(p, e);
+        } catch { /* a read-only cache: LRU order is only advisory */ }
+      }
     }
     return e;
   }
@@ -94,15 +100,15 @@ export class ArtifactCache {
   }
 
   /** Stores a successful run's outputs (`outputs`: declared output → recorded hash). */
-  store(key: string, target: string, buildId: string, ms: number, root: string, outputs: Record<string, string>): CacheEntry {
-    const { bundle } = snapshot(this.blobs, root, outputs);
+  store(key: string, target: string, buildId: string, ms: number, root: string, outputs: Record<string, string>, known?: (rel: string) => string | undefined): CacheEntry {
+    const { bundle } = snapshot(this.blobs, root, outputs, known);
     const e: CacheEntry = { v: VERSION, key, target, buildId, ms, created: new Date().toISOString(), bundle };
     writeJsonAtomic(this.entryPath(key), e);
     return e;
   }
 
   /** Every readable entry with its path and last use. */
-  private entries(): Array<{ path: string; used: number; e: CacheEntry | undefined }> {
+  private entries(cleanTmp = false): Array<{ path: string; used: number; e: CacheEntry | undefined }> {
     const out: Array<{ path: string; used: number; e: CacheEntry | undefined }> = [];
     let shards: string[];
     try {
@@ -118,6 +124,12 @@ export class ArtifactCache {
         continue;
       }
       for (const n of names) {
+        if (cleanTmp && n.includes('.json.tmp-')) {
+          // A writer killed between write and rename; give live writers an hour.
+          const st = fs.statSync(path.join(this.entriesDir, s, n), { throwIfNoEntry: false });
+          if (st && Date.now() - st.mtimeMs > 3600_000) fs.rmSync(path.join(this.entriesDir, s, n), { force: true });
+          continue;
+        }
         if (!n.endsWith('.json')) continue;
         const p = path.join(this.entriesDir, s, n);
         const st = fs.statSync(p, { throwIfNoEntry: false });
@@ -150,7 +162,7 @@ export class ArtifactCache {
    * an entry with a missing blob is a miss.
    */
   gc(limit: number | undefined, alsoLive: Set<string> = new Set()): GcResult {
-    const all = this.entries();
+    const all = this.entries(true);
     let evicted = 0;
     const refs = new Map<string, number>();
     const sizes = new Map<string, number>();
