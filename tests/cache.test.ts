@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cli, read, tempRoot, write, type CliResult } from './lib/cli.ts';
+import { cli, cliAsync, read, tempRoot, write, type CliResult } from './lib/cli.ts';
 
 const sha = (b: string | Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 
@@ -94,6 +94,25 @@ test('two roots sharing one --cache-dir: the second root runs no command', () =>
   assert.is(read(r2, 'out/eval.txt'), read(r1, 'out/eval.txt'));
   assert.ok(fs.existsSync(path.join(shared, 'entries')) && fs.existsSync(path.join(shared, 'blobs')));
   assert.not.ok(fs.existsSync(path.join(r2, '.hubmake/cache')), 'the shared directory is used instead of the local one');
+});
+
+test('two builds writing one shared cache at the same time: both succeed, every entry is whole', async () => {
+  const shared = fs.mkdtempSync(path.join(os.tmpdir(), 'hubmake-shared-cache-'));
+  const roots = [root(), root()];
+  const codes = await Promise.all(roots.map((r) => new Promise<number | null>((resolve) => {
+    const c = cliAsync(r, ['--cache-dir', shared]);
+    c.on('close', resolve);
+  })));
+  assert.equal(codes, [0, 0]);
+  // Whichever wrote last, a third root restores a consistent pair: eval's output is that of the same model.
+  const r3 = root();
+  const three = cli(r3, ['--json', '--cache-dir', shared]);
+  assert.is(three.code, 0, three.stderr);
+  assert.equal(starts(three).filter((t) => t === 'train'), []);
+  const origin = roots.find((r) => modelSha(r) === modelSha(r3));
+  assert.ok(origin, 'the restored model is one of the two written');
+  assert.is(read(r3, 'out/eval.txt'), read(origin!, 'out/eval.txt'));
+  assert.equal(fs.readdirSync(path.join(shared, 'blobs', 'tmp')), [], 'no temp files left');
 });
 
 test('a flipped byte in a cached blob: the entry is ignored, the command runs, the cache heals', () => {
