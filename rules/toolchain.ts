@@ -108,7 +108,8 @@ function ptychopinn(config: HubConfig, root: string): Toolchain {
         : id === 'training-cli'
           ? py(['-m', 'pytest', STUDY_TEST_FILE, '-k', 'training_cli', '-vv'])
           : py(['-m', 'pytest', '--collect-only', STUDY_TEST_FILE, '-k', 'training_cli', '-vv']),
-    evidenceInputs: p.evidenceInputs.map((g) => (checkout === '.' ? g : `${checkout.replace(/\/$/, '')}/${g}`)),
+    // Inputs must be root-relative for the engine (an absolute checkout becomes `../..`).
+    evidenceInputs: p.evidenceInputs.map((g) => path.relative(root, path.resolve(root, checkout, g)).split(path.sep).join('/')),
   };
 }
 
