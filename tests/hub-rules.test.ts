@@ -128,7 +128,7 @@ test('adding the sparse view is configuration: it is pending, never requested fr
   const names = specs.map(specName);
   assert.ok(!names.some((n) => n.includes('sparse-gs2')), 'no sparse training target');
   const d = specs.find((s) => s.name === 'phase-d-dose1000')!;
-  assert.match(d.run as string, /--views dense$/);
+  assert.match(d.run as string, /--views dense\)/);
   const summary = specs.find((s) => s.name === 'summary')!;
   assert.deepEqual((summary.params as { pending: Array<{ view: string }> }).pending.map((p) => p.view), ['sparse']);
 });
