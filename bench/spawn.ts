@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CORES, benchDir, ms, table } from './lib/measure.ts';
+import { CORES, REPO, benchDir, ms, mustSucceed, run, table } from './lib/measure.ts';
 
 async function viaZx(cmd: string, cwd: string): Promise<void> {
   const { $ } = await import('zx');
@@ -38,7 +38,13 @@ async function timeMany(fn: (cmd: string, cwd: string) => Promise<void>, count: 
   return performance.now() - t0;
 }
 
-export interface SpawnResult { count: number; rows: Array<{ how: string; jobs: number; ms: number; perCommandMs: number }> }
+export interface SpawnResult { count: number; rows: Array<{ how: string; jobs: number; ms: number; perCommandMs: number }>; zxImportMs: number[] }
+
+/** What the first command of a build pays to load zx, in a fresh process (best of three). */
+function zxImportMs(): number[] {
+  const code = "const t = performance.now(); await import('zx'); console.log(performance.now() - t);";
+  return [0, 1, 2].map(() => Number(mustSucceed(run('node', ['--input-type=module', '-e', code], { cwd: REPO }), 'zx import').stdout.trim()));
+}
 
 export async function runSpawn(count: number, log: (s: string) => void): Promise<SpawnResult> {
   const dir = benchDir('spawn');
@@ -51,9 +57,11 @@ export async function runSpawn(count: number, log: (s: string) => void): Promise
       rows.push({ how, jobs, ms: t, perCommandMs: t / count });
     }
   }
+  const zx = zxImportMs();
   log(`\n== command start-up: ${count} x \`cp a bK\` through bash, own process group ==`);
   log(table(['how', '-j', 'total', 'per command'], rows.map((r) => [r.how, String(r.jobs), ms(r.ms), ms(r.perCommandMs)])));
-  return { count, rows };
+  log(`import('zx') in a fresh process: ${zx.map((x) => ms(x)).join(', ')} (paid once by every build that runs a command through zx)`);
+  return { count, rows, zxImportMs: zx };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await runSpawn(Number(process.argv[2] ?? 300), console.log);
