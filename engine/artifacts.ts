@@ -4,6 +4,7 @@
 // directory: .hubmake/store/blobs (content-addressed files), .hubmake/store/preserved (one
 // manifest per target), .hubmake/cache/entries (the default cache, whose blobs are the store's).
 // A shared cache (--cache-dir / HUBMAKE_CACHE_DIR) keeps entries and blobs in its own directory.
+import fs from 'node:fs';
 import path from 'node:path';
 import { ArtifactCache, cacheKey, formatBytes, parseSize, type CacheEntry, type GcResult } from './cache.ts';
 import { DeclarationError } from './errors.ts';
@@ -116,6 +117,33 @@ export class Artifacts {
     const current: Record<string, string> = {};
     for (const o of t.outputs) current[o] = hasher.hashPath(o);
     return this.preserver.preserve(t.name, t.outputs, rec, current, buildId, knownHash(hasher), MISSING);
+  }
+
+  /** Blobs of preserved copies released in this build, removed at its end unless still referenced. */
+  private readonly released = new Set<string>();
+
+  /** A success (run or restored): the copy preserved before it is no longer the last good one. */
+  succeeded(t: Target): void {
+    for (const h of this.preserver.release(t.name)) this.released.add(h);
+  }
+
+  /**
+   * End of a build: removes the released blobs that neither a preserved copy nor (when the cache
+   * shares the store) a cache entry refers to, so a big output preserved before a successful
+   * rerun does not stay on disk until the next --gc.
+   */
+  sweepReleased(): number {
+    if (!this.released.size) return 0;
+    const live = this.preserver.liveBlobs();
+    if (this.sharesStore) for (const h of this.index.liveBlobs()) live.add(h);
+    let n = 0;
+    for (const h of this.released) {
+      if (live.has(h)) continue;
+      fs.rmSync(this.store.pathOf(h), { force: true });
+      n++;
+    }
+    this.released.clear();
+    return n;
   }
 
   /** Cache use for --status. */

@@ -326,14 +326,23 @@ class Builder {
     const ms = Date.now() - t0;
     const e = hit.entry;
     o.state.recordSuccess({ k: 'ok', t: t.name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: fp.parts.inputs, out, ms: e.ms, b: e.buildId });
+    this.released(t);
     this.settle(t.name, this.outcome(t, 'built', { exitCode: 0, durationMs: ms, buildId: e.buildId, restoredFrom: e.buildId }));
     o.emit({ type: 'finish', target: t.name, status: 'built', durationMs: ms, exitCode: 0, restored: { buildId: e.buildId, from: hit.from, ...r } });
     return true;
   }
 
+  /** After a success the copy preserved before it has done its job: let it go. */
+  private released(t: Target): void {
+    try {
+      this.o.artifacts?.succeeded(t);
+    } catch { /* a manifest that cannot be removed costs disk space only */ }
+  }
+
   /** After a success: store the outputs in the artifact cache under the fingerprint. */
   private remember(t: Target, fp: Fingerprint, out: Record<string, string>, ms: number, degraded: boolean): void {
     const o = this.o;
+    this.released(t);
     if (!o.artifacts?.cacheable(t, false, degraded)) return;
     try {
       o.artifacts.remember(t, fp.digest, out, o.buildId, ms, o.hasher);

@@ -111,6 +111,19 @@ export class Preserver {
     writeJsonAtomic(this.manifestPath(target, 'unrecorded'), { v: 1, target, kind: 'unrecorded', by, at: new Date().toISOString(), bundle } satisfies PreservedManifest);
   }
 
+  /**
+   * After a successful run the preserved copy of the previous outputs has done its job (the new
+   * outputs are the last good ones): drop the manifest, returning the blobs it held so they can
+   * be removed unless something else refers to them.
+   */
+  release(target: string): string[] {
+    const p = this.manifestPath(target, 'good');
+    const m = this.read(target, 'good');
+    if (!m) return [];
+    fs.rmSync(p, { force: true });
+    return blobsOf(m.bundle);
+  }
+
   /** Blobs the manifests refer to (protected from gc). */
   liveBlobs(): Set<string> {
     const out = new Set<string>();

@@ -96,6 +96,11 @@ export async function runBuild(o: SessionOptions): Promise<number> {
       artifacts,
     });
     if (!o.dryRun) {
+      try {
+        artifacts.sweepReleased();
+      } catch (e) {
+        o.emit({ type: 'warning', message: `could not remove released preserved copies: ${(e as Error).message}` });
+      }
       if (settings.limit !== undefined) {
         try {
           o.emit({ type: 'cache-gc', ...artifacts.gc(settings.limit), limit: settings.limit });

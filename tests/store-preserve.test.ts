@@ -112,6 +112,18 @@ test('a second failed rerun does not replace the good copy with the wreck of the
   assert.equal(files(root), good);
 });
 
+test('a successful rerun releases the preserved copy: the store does not keep the old outputs', () => {
+  const { root, good } = goodRoot();
+  const blob = (h: string) => path.join(root, '.hubmake/store/blobs', h.slice(0, 2), h);
+  assert.is(cli(root, [], { MODE: 'fail' }).code, 1);
+  assert.ok(fs.existsSync(blob(good.get('out/model.bin')!)), 'preserved while the rerun failed');
+  assert.is(cli(root, [], { MODE: 'other' }).code, 0);
+  assert.not.ok(fs.existsSync(blob(good.get('out/model.bin')!)), 'released once a rerun succeeded');
+  const n = cli(root, ['--restore', 'train'], { MODE: 'other' });
+  assert.is(n.code, 0, 'the outputs on disk are the last good ones now');
+  assert.match(n.stdout, /already the recorded ones/);
+});
+
 test('--restore: unknown target exits 2; a target never built successfully exits 1', () => {
   const root = tempRoot('hubmake-preserve-');
   write(root, 'targets/index.ts', MODULE);
