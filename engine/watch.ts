@@ -11,6 +11,8 @@ import type { BuildEvent, Listener } from './events.ts';
 import { resolveGoals } from './graph.ts';
 import { loadTargets, type Loaded } from './load.ts';
 import { runBuild, type SessionOptions } from './session.ts';
+import type { StatEntry } from './hash.ts';
+import { StateStore } from './state.ts';
 import { DirWatcher } from './dirwatch.ts';
 import { planWatch, staleScope } from './watch-plan.ts';
 
@@ -76,6 +78,8 @@ class Watcher {
   private readonly unfinished = new Set<string>();
   private readonly running = new Map<string, AbortController>();
   private firstBuild = true;
+  /** The stat cache, read once and kept across builds; written after the first build and at the end. */
+  private statCache: Map<string, StatEntry> | undefined;
   private pendingSince = 0;
   private watched = { files: 0, directories: 0 };
 
@@ -94,6 +98,7 @@ class Watcher {
         else this.stop.signal.addEventListener('abort', () => resolve(), { once: true });
       });
       await this.idle;
+      this.saveStatCache();
       return 130;
     } finally {
       clearTimeout(this.timer);
@@ -278,6 +283,10 @@ class Watcher {
         emit: track,
         signal: buildSignal,
         ...(this.o.env ? { env: this.o.env } : {}),
+        statCache: (this.statCache ??= new StateStore(this.o.root).loadStatCache()),
+        // Writing 100,000 entries after every save costs more than the build it follows: the first
+        // build's hashing is kept on disk at once, later updates when watch mode ends.
+        saveStatCache: this.firstBuild,
         targetSignal: (name) => {
           const ac = new AbortController();
           this.running.set(name, ac);
@@ -289,6 +298,15 @@ class Watcher {
       this.o.emit({ type: 'warning', message: `the build stopped on an internal error: ${(e as Error).message ?? String(e)}` });
     } finally {
       this.running.clear();
+    }
+  }
+
+  private saveStatCache(): void {
+    if (!this.statCache || this.firstBuild) return;
+    try {
+      new StateStore(this.o.root).saveStatCache(this.statCache);
+    } catch (e) {
+      this.o.emit({ type: 'warning', message: `could not save the stat cache: ${(e as Error).message}` });
     }
   }
 
