@@ -216,6 +216,8 @@ export function parseConfig(text: string, file: string, overrides: Override[] = 
     if (!config.training[view] && !config.overlap.skipViews.includes(view))
       throw new Error(`${file}: key training.${view}: missing (view ${view} is configured in views)`);
   }
+  if (config.views.every((v) => config.overlap.skipViews.includes(v)))
+    throw new Error(`${file}: key views: no view left to train (all are in overlap.skipViews)`);
   if (config.toolchain === 'ptychopinn' && !config.ptychopinn.root)
     throw new Error(`${file}: key ptychopinn.root: missing (toolchain is ptychopinn)`);
   return config;

@@ -203,6 +203,22 @@ test('configuring the sparse view is a configuration change: pending in the summ
   assert.match(s, /^- sparse view: not trained \(Phase D spacing filter rejects the sparse view/m);
 });
 
+test('adding dose 10000 is a configuration change: its own datasets and jobs, dose 1000 untouched', () => {
+  const root = cloneRoot(clean);
+  editConfig(root, (c) => (c.doses = [1000, 10000]));
+  const r = build(root, ['hub', '--json']);
+  assert.equal(r.code, 0, show(r));
+  for (const t of ['phase-c-dose10000', 'phase-d-dose10000', 'train-dose10000-baseline-gs1', 'train-dose10000-dense-gs2'])
+    assert.ok(r.started.includes(t), t);
+  for (const t of ['phase-c-dose1000', TRAIN_BASELINE, TRAIN_DENSE]) assert.ok(!r.started.includes(t), t);
+  assert.ok(exists(root, hub('data/wts_dense_gs2_dose10000.h5.zip')) && exists(root, hub('prep/phase_c_generation_dose10000.log')));
+  const m = JSON.parse(read(root, hub('data/training_manifest.json')));
+  assert.equal(m.jobs.length, 4);
+  const s = summaryOf(root);
+  assert.match(s, /^Status: COMPLETE$/m);
+  assert.match(s, /\| dense \| 2 \| 10000 \| data\/wts_dense_gs2_dose10000\.h5\.zip \| [0-9a-f]{64} \| \d+ \| MATCH \|/);
+});
+
 test('a new hub timestamp from the environment: a new hub, the datasets reused, the old hub untouched', () => {
   const root = cloneRoot(clean);
   const oldSummary = summaryOf(root);
