@@ -25,6 +25,37 @@ function viaSpawn(cmd: string, cwd: string): Promise<void> {
   });
 }
 
+/**
+ * A prototype, not what the engine does: one long-lived bash that forks each command (job control
+ * on, so every job has its own process group) and reports `id status` lines. Node's spawn forks
+ * the whole node process, whose page tables grow with its heap; bash is a few MB.
+ */
+function bashServer(dir: string): { run: (cmd: string) => Promise<void>; close: () => void } {
+  const script = 'set -m; while IFS=$\'\\t\' read -r id cmd; do ( bash -c "set -eo pipefail;$cmd" >/dev/null 2>&1; echo "$id $?" ) & done';
+  const c = spawn('/bin/bash', ['-c', script], { cwd: dir, stdio: ['pipe', 'pipe', 'inherit'] });
+  const waiting = new Map<number, (code: number) => void>();
+  let buf = '';
+  let next = 0;
+  c.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const [id, code] = buf.slice(0, i).split(' ');
+      buf = buf.slice(i + 1);
+      waiting.get(Number(id))?.(Number(code));
+      waiting.delete(Number(id));
+    }
+  });
+  return {
+    run: (cmd) => new Promise((resolve, reject) => {
+      const id = next++;
+      waiting.set(id, (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
+      c.stdin.write(`${id}\t${cmd}\n`);
+    }),
+    close: () => c.stdin.end(),
+  };
+}
+
 async function timeMany(fn: (cmd: string, cwd: string) => Promise<void>, count: number, jobs: number, dir: string): Promise<number> {
   let next = 0;
   const t0 = performance.now();
@@ -51,12 +82,15 @@ export async function runSpawn(count: number, log: (s: string) => void): Promise
   fs.writeFileSync(path.join(dir, 'a'), 'hello\n');
   await viaZx('true', dir); // load zx outside the timing
   const rows: SpawnResult['rows'] = [];
+  const server = bashServer(dir);
+  await server.run('true');
   for (const jobs of [1, CORES]) {
-    for (const [how, fn] of [['zx', viaZx], ['child_process.spawn', viaSpawn]] as const) {
+    for (const [how, fn] of [['zx', viaZx], ['child_process.spawn', viaSpawn], ['bash job server (prototype)', (cmd: string) => server.run(cmd)]] as const) {
       const t = await timeMany(fn, count, jobs, dir);
       rows.push({ how, jobs, ms: t, perCommandMs: t / count });
     }
   }
+  server.close();
   const zx = zxImportMs();
   log(`\n== command start-up: ${count} x \`cp a bK\` through bash, own process group ==`);
   log(table(['how', '-j', 'total', 'per command'], rows.map((r) => [r.how, String(r.jobs), ms(r.ms), ms(r.perCommandMs)])));
