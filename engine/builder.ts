@@ -14,9 +14,10 @@ import type { Artifacts, CacheHit } from './artifacts.ts';
 import { BlobError } from './store.ts';
 import { Scheduler } from './schedule.ts';
 import type { Target } from './spec.ts';
-import type { StateStore, SuccessRecord } from './state.ts';
+import { comparableHistory, type StateStore, type SuccessRecord } from './state.ts';
 import type { TargetOutcome } from './types.ts';
 import path from 'node:path';
+import { normalizeRel } from './paths.ts';
 
 export interface BuildOptions {
   root: string;
@@ -190,7 +191,7 @@ class Builder {
       if (!o.keepGoing) this.stopping = true;
       return;
     }
-    const history = o.state.history.get(name);
+    const history = comparableHistory(o.state.history.get(name), fp.parts.params);
     const decision: Decision = decide({ policy: t.rebuild, forced: o.forced.has(name), history, now: fp.parts, outputs, failedDeps: notOk });
     const rec = history?.ok;
     if (decision.action !== 'run') {
@@ -246,7 +247,7 @@ class Builder {
         o.emit({ type: 'output', target: name, line });
       },
       outcomes: () => this.allOutcomes(),
-      writeFile: async (rel, data) => this.disk.writeAtomic(rel, data),
+      writeFile: async (rel, data) => this.disk.writeAtomic(ownOutput(t, rel), data),
       fingerprint: fp.digest,
       slurm: this.slurm,
     });
@@ -385,4 +386,11 @@ class Builder {
 
 function cmd(t: Target): { command?: string } {
   return typeof t.run === 'string' ? { command: t.run } : t.run ? { command: `action ${t.name}` } : {};
+}
+
+/** ctx.writeFile writes only the target's own outputs: the engine never writes a file no target declares. */
+function ownOutput(t: Target, rel: string): string {
+  const n = normalizeRel(rel);
+  if (t.outputs.includes(n) || t.outputs.some((o) => o.endsWith('/') && n.startsWith(o) && !n.slice(o.length).split('/').includes('..'))) return n;
+  throw new Error(`ctx.writeFile('${rel}'): '${n}' is not an output of target '${t.name}'; declare it in \`outputs\` (the build writes only declared outputs)`);
 }

@@ -94,15 +94,21 @@ export function buildGraph(targets: Target[], root: string): Graph {
         if (!inp.endsWith('/')) return;
       }
       let kind: 'file' | 'dir' | 'missing' = 'missing';
+      let why = 'does not exist';
       try {
         kind = fs.statSync(path.join(root, inp)).isDirectory() ? 'dir' : 'file';
-      } catch { /* missing */ }
+      } catch (e) {
+        // Name what is wrong with a path that is there but cannot be followed (symlink loop, dangling link).
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') why = `cannot be read (${(e as Error).message})`;
+        else if (fs.lstatSync(path.join(root, stripSlash(inp)), { throwIfNoEntry: false })?.isSymbolicLink()) why = `is a symlink to '${fs.readlinkSync(path.join(root, stripSlash(inp)))}', which does not exist`;
+      }
       if (kind === 'file') return;
       // A directory input depends on every target writing inside it.
       const inside = outputsUnder(sortedOutputs, stripSlash(inp) + '/');
       for (const p of inside) if (p !== t) ds.add(p.name);
       if (kind === 'missing' && !prod && inside.length === 0) {
-        errors.push({ target: t.name, field: `inputs[${i}]`, message: `input '${inp}' does not exist and no target produces it`, hint: 'create the file, fix the path, or declare a target that outputs it' });
+        errors.push({ target: t.name, field: `inputs[${i}]`, message: `input '${inp}' ${why} and no target produces it`, hint: 'create the file, fix the path, or declare a target that outputs it' });
       }
     });
     depsOf.set(t.name, [...ds]);

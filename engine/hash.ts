@@ -109,10 +109,18 @@ export class Hasher {
 export function hashFileBytes(abs: string, _size: number): string {
   const h = crypto.createHash('sha256');
   const buf = (chunkBuf ??= Buffer.allocUnsafe(CHUNK));
-  const fd = fs.openSync(abs, 'r');
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever (and block
+  // Ctrl-C with it); such a path is refused by name instead. No effect on regular files.
+  const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   try {
+    if (!fs.fstatSync(fd).isFile()) throw new Error(`'${abs}' is not a regular file (a FIFO, socket or device); it cannot be hashed`);
     for (;;) {
-      const n = fs.readSync(fd, buf, 0, CHUNK, null);
+      let n: number;
+      try {
+        n = fs.readSync(fd, buf, 0, CHUNK, null);
+      } catch (e) {
+        throw new Error(`cannot read '${abs}': ${(e as Error).message}`);
+      }
       if (n === 0) break;
       h.update(n === CHUNK ? buf : buf.subarray(0, n));
     }

@@ -48,14 +48,19 @@ export class Lock {
     if (boot) me.boot = boot;
     let told = false;
     for (;;) {
+      // The lock appears with its holder already written (temp file + link, which fails if the
+      // lock exists): a lock opened but not yet written would look abandoned to a second build
+      // starting at the same moment, and both would build.
+      const tmp = `${this.file}.new-${process.pid}`;
+      fs.writeFileSync(tmp, JSON.stringify(me));
       try {
-        const fd = fs.openSync(this.file, 'wx');
-        fs.writeSync(fd, JSON.stringify(me));
-        fs.closeSync(fd);
+        fs.linkSync(tmp, this.file);
         this.held = true;
         return;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      } finally {
+        fs.rmSync(tmp, { force: true });
       }
       const text = readOr(this.file);
       let holder: LockHolder | undefined;
@@ -65,7 +70,7 @@ export class Lock {
         holder = undefined;
       }
       if (text !== undefined && (!holder || !alive(holder))) {
-        // Written but unreadable (killed between open and write) or its holder is dead: take it.
+        // Unreadable (damaged) or its holder is dead: take it.
         const aside = `${this.file}.stale-${process.pid}`;
         try {
           fs.renameSync(this.file, aside);

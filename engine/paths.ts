@@ -60,6 +60,13 @@ export class RealPaths {
     return st.isSymbolicLink() ? fs.existsSync(p) : true;
   }
 
+  /** Where a dangling symlink points (resolved against its directory), else undefined. */
+  danglingTarget(p: string): string | undefined {
+    const st = this.lstat(p);
+    if (!st?.isSymbolicLink() || fs.existsSync(p)) return undefined;
+    return path.resolve(path.dirname(p), fs.readlinkSync(p));
+  }
+
   of(p: string): string {
     const hit = this.memo.get(p);
     if (hit !== undefined) return hit;
@@ -72,17 +79,31 @@ export class RealPaths {
 }
 
 /** Why a path may not be written by the build, or undefined when it may. */
-export function escapesRoot(root: string, rel: string, realPaths: RealPaths = new RealPaths()): string | undefined {
+export function escapesRoot(root: string, rel: string, realPaths: RealPaths = new RealPaths(), depth = 0): string | undefined {
   if (rel === '' || rel === '.' || rel === './') return 'is the root directory itself';
   if (path.isAbsolute(rel)) return 'is absolute; declare paths relative to the root';
   const n = normalizeRel(rel);
   if (n === '..' || n.startsWith('../')) return 'escapes the root with ..';
   // A symlink on the way may point outside: resolve the longest existing prefix.
-  let probe = path.join(root, n.replace(/\/$/, ''));
+  const full = path.join(root, n.replace(/\/$/, ''));
+  let probe = full;
+  let below: string | undefined;
   const realRoot = realPaths.of(root);
-  while (!realPaths.exists(probe) && probe.length > root.length) probe = path.dirname(probe);
+  while (!realPaths.exists(probe) && probe.length > root.length) {
+    below = probe;
+    probe = path.dirname(probe);
+  }
   const real = realPaths.of(probe);
   if (real !== realRoot && !real.startsWith(realRoot + path.sep)) return `resolves outside the root through a symlink (${real})`;
+  // A dangling symlink is written through (`echo > link` creates the file it points to): judge
+  // where it points. Only the first missing component can be one.
+  const target = below === undefined ? undefined : realPaths.danglingTarget(below);
+  if (target !== undefined) {
+    const via = path.join(target, path.relative(below!, full));
+    const inside = [root, realRoot].find((r) => via.startsWith(r + path.sep));
+    if (inside === undefined || depth > 40) return `is written through a dangling symlink to ${target}, outside the root`;
+    return escapesRoot(root, path.relative(inside, via), realPaths, depth + 1);
+  }
   return undefined;
 }
 

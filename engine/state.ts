@@ -131,7 +131,10 @@ export class StateStore {
       if (rec.k === 'v') continue;
       if (typeof rec.t !== 'string') { bad++; continue; }
       const h = this.history.get(rec.t) ?? {};
-      if (rec.k === 'start') h.unfinished = rec;
+      if (rec.k === 'start') {
+        if (typeof rec.b !== 'string') { bad++; continue; }
+        h.unfinished = rec;
+      }
       else if (rec.k === 'ok') {
         if (!isSuccess(rec)) { bad++; continue; }
         h.ok = rec;
@@ -139,6 +142,7 @@ export class StateStore {
         delete h.unfinished;
         delete h.job;
       } else if (rec.k === 'fail') {
+        if (!isFailure(rec)) { bad++; continue; }
         h.fail = rec;
         delete h.unfinished;
         delete h.job;
@@ -234,8 +238,41 @@ export class StateStore {
   }
 }
 
+// A line can be valid JSON and still corrupt (a hand edit, a bit flip inside a string): every
+// field the rebuilder and the reporters read is checked, so such a record is skipped (its target
+// looks stale) instead of crashing the build later.
 function isSuccess(r: SuccessRecord): boolean {
-  return typeof r.cmd === 'string' && typeof r.params === 'string' && !!r.in && typeof r.in === 'object' && !!r.out && typeof r.out === 'object' && !!r.env && typeof r.env === 'object' && typeof r.b === 'string';
+  return typeof r.cmd === 'string' && typeof r.params === 'string' && stringMap(r.in) && stringMap(r.out) && stringMap(r.env, true) && typeof r.b === 'string';
+}
+
+/**
+ * The history the rebuilder may compare with: a success record whose params differ from the
+ * current ones and are not JSON (damaged) is dropped, so the target is rebuilt instead of the
+ * comparison failing. Checked only when the params differ: loading stays one pass.
+ */
+export function comparableHistory(h: TargetHistory | undefined, paramsNow: string): TargetHistory | undefined {
+  if (!h?.ok || h.ok.params === paramsNow || isJsonOrEmpty(h.ok.params)) return h;
+  const { ok: _damaged, ...rest } = h;
+  return rest;
+}
+
+function isFailure(r: FailRecord): boolean {
+  return typeof r.b === 'string' && typeof r.err === 'string' && (r.code === null || r.code === undefined || typeof r.code === 'number');
+}
+
+function stringMap(v: unknown, nullable = false): boolean {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
+  return Object.values(v).every((x) => typeof x === 'string' || (nullable && x === null));
+}
+
+function isJsonOrEmpty(s: string): boolean {
+  if (s === '') return true;
+  try {
+    JSON.parse(s);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function writeAtomic(abs: string, data: string | Uint8Array): void {

@@ -222,13 +222,14 @@ function exited(child: ReturnType<typeof spawn>): Promise<[number | null, NodeJS
   return new Promise((res) => child.once('exit', (c, s) => res([c, s])));
 }
 
-async function buildInProcess(root: string, jobs: number): Promise<{ code: number; events: Array<Record<string, unknown> & { type: string }> }> {
+/** A build through the engine's session (lock, state, builder) in this process: no start-up cost. */
+export async function buildInProcess(root: string, jobs: number, goalNames: string[] = []): Promise<{ code: number; events: Array<Record<string, unknown> & { type: string }> }> {
   const { loadTargets } = await import(path.join(REPO, 'engine/load.ts'));
   const { resolveGoals } = await import(path.join(REPO, 'engine/graph.ts'));
   const { runBuild } = await import(path.join(REPO, 'engine/session.ts'));
   const events: Array<Record<string, unknown> & { type: string }> = [];
   const loaded = await loadTargets(root, 'targets.ts');
-  const goals = resolveGoals(loaded.graph, []);
+  const goals = resolveGoals(loaded.graph, goalNames);
   const code = await runBuild({
     root, loaded, goals: goals.goals, closure: goals.closure, always: false, jobs, keepGoing: false, dryRun: false,
     emit: (e: { type: string }) => events.push(e as Record<string, unknown> & { type: string }),
