@@ -12,6 +12,7 @@ export const SNAKEMAKE_REFERENCE_NOOP_MS: Record<number, number> = { 1000: 1360,
 export interface Phase {
   tool: string;
   wall: Stat;
+  cpu?: Stat;
   engine?: Stat;
   commands: number[];
 }
@@ -20,7 +21,7 @@ export interface SyntheticResult {
   n: number;
   jobs: number;
   skipped: Record<string, string>;
-  clean: Record<string, { ms: number; engineMs?: number; commands: number }>;
+  clean: Record<string, { ms: number; cpuMs?: number; engineMs?: number; commands: number }>;
   outputsEqual: boolean | 'skipped';
   noop: Phase[];
   touch: Phase[];
@@ -70,13 +71,14 @@ export function runSynthetic(n: number, runs: number, log: (s: string) => void):
 
   for (const t of tools) {
     const r = mustSucceed(toolRun(t, path.join(root, t)), `${t} clean build`);
-    res.clean[t] = { ms: r.ms, commands: commandsRun(t, r), ...(r.engineMs !== undefined ? { engineMs: r.engineMs } : {}) };
+    res.clean[t] = { ms: r.ms, commands: commandsRun(t, r), ...(r.engineMs !== undefined ? { engineMs: r.engineMs } : {}), ...(r.cpuMs !== undefined ? { cpuMs: r.cpuMs } : {}) };
     log(`clean build ${t}: ${ms(r.ms)}${r.engineMs !== undefined ? ` (engine ${ms(r.engineMs)})` : ''}, ${res.clean[t]!.commands} commands`);
   }
   if (tools.length > 1) res.outputsEqual = sameOutputs(n, root, tools);
 
   const phase = (label: string, before: (t: Tool, dir: string, i: number) => void): Phase[] => {
     const walls = new Map<string, number[]>();
+    const cpus = new Map<string, number[]>();
     const engines = new Map<string, number[]>();
     const cmds = new Map<string, number[]>();
     const push = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
@@ -87,12 +89,14 @@ export function runSynthetic(n: number, runs: number, log: (s: string) => void):
         before(t, dir, i);
         const r = mustSucceed(toolRun(t, dir), `${t} ${label}`);
         push(walls, t, r.ms);
+        if (r.cpuMs !== undefined) push(cpus, t, r.cpuMs);
         push(cmds, t, commandsRun(t, r));
         if (r.engineMs !== undefined) push(engines, t, r.engineMs);
       }
       if (label === 'no-op') {
         const r = mustSucceed(hubmake(path.join(root, 'hubmake'), 'npx'), 'hubmake npx no-op');
         push(walls, 'hubmake (npx tsx)', r.ms);
+        if (r.cpuMs !== undefined) push(cpus, 'hubmake (npx tsx)', r.cpuMs);
         push(cmds, 'hubmake (npx tsx)', commandsRun('hubmake', r));
         if (r.engineMs !== undefined) push(engines, 'hubmake (npx tsx)', r.engineMs);
       }
@@ -100,6 +104,7 @@ export function runSynthetic(n: number, runs: number, log: (s: string) => void):
     return [...walls.keys()].map((t) => {
       const p: Phase = { tool: t, wall: stat(walls.get(t)!), commands: cmds.get(t)! };
       if (engines.has(t)) p.engine = stat(engines.get(t)!);
+      if (cpus.has(t)) p.cpu = stat(cpus.get(t)!);
       return p;
     });
   };
@@ -138,11 +143,14 @@ export function renderSynthetic(r: SyntheticResult): string {
       [...new Set(p.commands)].join('/'),
       ratio(p.wall.min, make(ps)?.wall.min),
       ratio(p.wall.min, ninja(ps)?.wall.min),
+      p.cpu ? ms(p.cpu.min) : '',
+      ratio(p.cpu?.min, make(ps)?.cpu?.min),
+      ratio(p.cpu?.min, ninja(ps)?.cpu?.min),
     ]);
-  const cleanRows = Object.entries(r.clean).map(([t, c]) => [`clean ${t}`, ms(c.ms), '', c.engineMs !== undefined ? ms(c.engineMs) : '', String(c.commands), ratio(c.ms, r.clean.make?.ms), ratio(c.ms, r.clean.ninja?.ms)]);
+  const cleanRows = Object.entries(r.clean).map(([t, c]) => [`clean ${t}`, ms(c.ms), '', c.engineMs !== undefined ? ms(c.engineMs) : '', String(c.commands), ratio(c.ms, r.clean.make?.ms), ratio(c.ms, r.clean.ninja?.ms), ms(c.cpuMs), ratio(c.cpuMs, r.clean.make?.cpuMs), ratio(c.cpuMs, r.clean.ninja?.cpuMs)]);
   lines.push(`N = ${r.n}, -j${r.jobs}; outputs byte-equal across tools: ${r.outputsEqual}`);
   for (const [t, why] of Object.entries(r.skipped)) lines.push(`skipped ${t}: ${why}`);
-  lines.push(table(['phase tool', 'wall min', 'wall mean', 'engine min', 'commands', 'vs make', 'vs ninja'], [...cleanRows, ...rows('no-op', r.noop), ...rows('touch', r.touch), ...rows('edit', r.edit)]));
+  lines.push(table(['phase tool', 'wall min', 'wall mean', 'engine min', 'commands', 'vs make', 'vs ninja', 'cpu min', 'cpu vs make', 'cpu vs ninja'], [...cleanRows, ...rows('no-op', r.noop), ...rows('touch', r.touch), ...rows('edit', r.edit)]));
   lines.push(table(['start-up floor', 'min', 'mean'], Object.entries(r.floors).map(([k, s]) => [k, ms(s.min), ms(s.mean)])));
   const snake = SNAKEMAKE_REFERENCE_NOOP_MS[r.n];
   const hub = r.noop.find((p) => p.tool === 'hubmake');

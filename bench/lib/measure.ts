@@ -17,14 +17,19 @@ export interface Run {
   stderr: string;
   /** From `hubmake-engine-ms:` on stderr, when present. */
   engineMs?: number;
-  /** Peak resident set size in KiB, when run under /usr/bin/time. */
+  /** Peak resident set size in KiB (from /usr/bin/time, when installed). */
   maxRssKb?: number;
+  /** User + system CPU time of the process and its children in ms (from /usr/bin/time): less
+   * sensitive than wall time to other work on a shared machine. */
+  cpuMs?: number;
 }
 
+const TIME = fs.existsSync('/usr/bin/time');
+
 export function run(cmd: string, args: string[], opts: SpawnSyncOptions & { rss?: boolean } = {}): Run {
-  const wrap = opts.rss && fs.existsSync('/usr/bin/time');
+  const wrap = TIME;
   const file = wrap ? '/usr/bin/time' : cmd;
-  const argv = wrap ? ['-f', 'hubmake-bench-maxrss-kb: %M', cmd, ...args] : args;
+  const argv = wrap ? ['-f', 'hubmake-bench-time: %M %U %S', cmd, ...args] : args;
   const t0 = process.hrtime.bigint();
   const r = spawnSync(file, argv, { encoding: 'utf8', maxBuffer: 1 << 30, ...opts });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -34,8 +39,11 @@ export function run(cmd: string, args: string[], opts: SpawnSyncOptions & { rss?
   const out: Run = { ms, code: r.status, stdout, stderr };
   const em = /hubmake-engine-ms: ([\d.]+)/.exec(stderr);
   if (em) out.engineMs = Number(em[1]);
-  const rss = /hubmake-bench-maxrss-kb: (\d+)/.exec(stderr);
-  if (rss) out.maxRssKb = Number(rss[1]);
+  const tm = /hubmake-bench-time: (\d+) ([\d.]+) ([\d.]+)/.exec(stderr);
+  if (tm) {
+    out.maxRssKb = Number(tm[1]);
+    out.cpuMs = (Number(tm[2]) + Number(tm[3])) * 1000;
+  }
   return out;
 }
 
