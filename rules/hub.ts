@@ -131,5 +131,7 @@ export function hubTargets(l: Layout): HubSpec[] {
   const s = steps(l);
   const a = aliases(l, s);
   const hub: HubSpec = { name: 'hub', deps: ['summary', 'phase-g-ready'], description: 'the whole Phase E evidence hub (summary + Phase G gate)' };
-  return [...s.all, summaryOf(l, s, a), ...a, hub];
+  // `npx tsx build.ts` with no goal builds the alias `default`.
+  const dflt: HubSpec = { name: 'default', deps: ['hub'], description: 'what `npx tsx build.ts` builds without a goal: the hub' };
+  return [...s.all, summaryOf(l, s, a), ...a, hub, dflt];
 }
