@@ -90,6 +90,8 @@ export class StateStore {
   readonly warnings: string[] = [];
   private lines = 0;
   private fd: number | undefined;
+  /** Corrupt lines were skipped on load: rewrite the log at the end so the warning is given once. */
+  private damaged = false;
 
   constructor(root: string) {
     this.dir = path.join(root, STATE_DIR);
@@ -152,6 +154,7 @@ export class StateStore {
       } else { bad++; continue; }
       this.history.set(rec.t, h);
     }
+    if (bad) this.damaged = true;
     if (bad) this.warnings.push(`state file ${path.join(STATE_DIR, LOG)} has ${bad} corrupt line(s); the targets they described will be treated as stale`);
   }
 
@@ -205,7 +208,7 @@ export class StateStore {
     for (const h of this.history.values()) live += (h.ok ? 1 : 0) + (h.fail ? 1 : 0) + (h.unfinished ? 1 : 0) + (h.job ? 1 : 0);
     // A build that ran many targets leaves a start line beside each record: compact once a fifth of
     // the log is dead, so that the next start reads (and the disk holds) ~one line per target.
-    if (this.lines <= live + live / 4 + 100) return;
+    if (!this.damaged && this.lines <= live + live / 4 + 100) return;
     const out: string[] = [JSON.stringify({ k: 'v', v: VERSION })];
     for (const h of this.history.values()) {
       if (h.ok) out.push(JSON.stringify(h.ok));
@@ -216,6 +219,7 @@ export class StateStore {
     this.close();
     writeAtomic(path.join(this.dir, LOG), out.join('\n') + '\n');
     this.lines = out.length;
+    this.damaged = false;
   }
 
   close(): void {
