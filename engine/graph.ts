@@ -101,7 +101,7 @@ export function buildGraph(targets: Target[], root: string): Graph {
         // Name what is wrong with a path that is there but cannot be followed (symlink loop, dangling link).
         const code = (e as NodeJS.ErrnoException).code;
         if (code !== 'ENOENT' && code !== 'ENOTDIR') why = `cannot be read (${(e as Error).message})`;
-        else if (fs.lstatSync(path.join(root, stripSlash(inp)), { throwIfNoEntry: false })?.isSymbolicLink()) why = `is a symlink to '${fs.readlinkSync(path.join(root, stripSlash(inp)))}', which does not exist`;
+        else if (code === 'ENOENT' && fs.lstatSync(path.join(root, stripSlash(inp)), { throwIfNoEntry: false })?.isSymbolicLink()) why = `is a symlink to '${fs.readlinkSync(path.join(root, stripSlash(inp)))}', which does not exist`;
       }
       if (kind === 'file') return;
       // A directory input depends on every target writing inside it.

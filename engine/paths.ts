@@ -48,7 +48,7 @@ export class RealPaths {
       st = seen.get(path.basename(p));
     }
     // Not listed (or not listed yet): ask the file system; a path created since the listing is found too.
-    st ??= fs.lstatSync(p, { throwIfNoEntry: false });
+    st ??= lstatOrMissing(p);
     this.lstats.set(p, st);
     return st;
   }
@@ -80,6 +80,15 @@ export class RealPaths {
 
 /** Why a path may not be written by the build, or undefined when it may. */
 export function escapesRoot(root: string, rel: string, realPaths: RealPaths = new RealPaths(), depth = 0): string | undefined {
+  try {
+    return whyOutside(root, rel, realPaths, depth);
+  } catch (e) {
+    // ENAMETOOLONG, ELOOP, EACCES...: a path that cannot even be looked at cannot be written either.
+    return `cannot be checked: ${(e as Error).message}`;
+  }
+}
+
+function whyOutside(root: string, rel: string, realPaths: RealPaths, depth: number): string | undefined {
   if (rel === '' || rel === '.' || rel === './') return 'is the root directory itself';
   if (path.isAbsolute(rel)) return 'is absolute; declare paths relative to the root';
   const n = normalizeRel(rel);
@@ -105,6 +114,16 @@ export function escapesRoot(root: string, rel: string, realPaths: RealPaths = ne
     return escapesRoot(root, path.relative(inside, via), realPaths, depth + 1);
   }
   return undefined;
+}
+
+/** lstat; a path below a regular file (ENOTDIR) does not exist either (writing it fails later, named). */
+function lstatOrMissing(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p, { throwIfNoEntry: false });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw e;
+  }
 }
 
 function realpathOr(p: string): string {

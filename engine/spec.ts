@@ -87,6 +87,8 @@ function validateOne(raw: unknown, index: number, root: string, errors: Diagnost
     const out: string[] = [];
     v.forEach((x, i) => {
       if (typeof x !== 'string' || x === '') err(`${field}[${i}]`, `must be a non-empty string, got ${describe(x)}`);
+      // No path, name or variable can hold a NUL byte (the file system would throw later).
+      else if (x.includes('\0')) err(`${field}[${i}]`, `${JSON.stringify(x)} contains a NUL byte`);
       else out.push(x);
     });
     return out;
@@ -96,6 +98,10 @@ function validateOne(raw: unknown, index: number, root: string, errors: Diagnost
     if (v === undefined) return undefined;
     if (typeof v !== 'string' || v === '') {
       err(field, `must be a non-empty string, got ${describe(v)}`);
+      return undefined;
+    }
+    if (v.includes('\0')) {
+      err(field, `${JSON.stringify(v)} contains a NUL byte`);
       return undefined;
     }
     return v;
