@@ -129,7 +129,7 @@ export class DirWatcher {
       // Created, removed or moved: follow new directories, let go of removed ones.
       if (isDir(abs)) {
         if (!this.watchers.has(abs) && this.ready) this.walk(abs, true);
-      } else this.forget(abs);
+      } else if (this.watchers.has(abs)) this.forget(abs); // only a watched directory has watches below it
     }
     if (this.want(dir)?.depth === undefined && this.want(abs) === undefined) return; // off the way to any root
     this.onPath(abs);

@@ -116,6 +116,17 @@ test('DirWatcher: one watch per directory within reach; new subdirectories follo
     fs.writeFileSync(path.join(root, 'later/results/r.json'), '{}');
     await settle();
     assert.ok(seen.includes('later/results/r.json'), 'a root that did not exist at the start');
+    // A directory removed and made again (a dataset replaced wholesale) is watched again.
+    const before = w.count;
+    fs.rmSync(path.join(root, 'data/a'), { recursive: true });
+    await settle();
+    assert.is(w.count, before - 2, 'data/a and data/a/b let go');
+    fs.mkdirSync(path.join(root, 'data/a'));
+    await settle();
+    seen.length = 0;
+    fs.writeFileSync(path.join(root, 'data/a/again.txt'), 'x');
+    await settle();
+    assert.ok(seen.includes('data/a/again.txt'));
   } finally {
     w.close();
   }
