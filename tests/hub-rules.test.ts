@@ -13,6 +13,8 @@ import { hubTargets } from '../rules/hub.ts';
 import { makeLayout } from '../rules/layout.ts';
 import { checkBundle, makeRecord, mergeRecords, renderChecksums, type TrainingManifest } from '../rules/manifest.ts';
 import { argv, quote } from '../rules/shell.ts';
+import { renderSummary, type SummaryParams } from '../rules/summary-render.ts';
+import type { TargetOutcome } from '../engine/types.ts';
 import { doseLabel } from '../rules/study.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -170,6 +172,28 @@ test('capture-job trusts only a manifest written by this call, records the job a
   const stale = run(BigInt(Date.now() + 5000) * 1_000_000n);
   assert.equal(stale.status, 1);
   assert.equal(JSON.parse(readFileSync(path.join(A, 'rec.json'), 'utf8')).status, 'missing');
+});
+
+test('the summary is a pure function of what the build knows: same facts, same bytes; upstream blockers first', () => {
+  const specs = specsOf(base());
+  const p = specs.find((x) => x.name === 'summary')!.params as SummaryParams;
+  const oc = (name: string, status: TargetOutcome['status'], extra: Partial<TargetOutcome> = {}): [string, TargetOutcome] =>
+    [name, { name, status, outputs: [], deps: [], buildId: 'B1', durationMs: 1200, exitCode: 0, ...extra }];
+  const outcomes = new Map(specs.filter((x) => x.run).map((x) => oc(specName(x), 'fresh', { command: typeof x.run === 'string' ? x.run : `action ${specName(x)}` })));
+  const facts = { outcomes, records: new Map(), checks: null, skips: [] };
+  const a = renderSummary(p, facts);
+  assert.equal(renderSummary(p, facts), a);
+  assert.match(a, /^Status: COMPLETE$/m);
+  assert.doesNotMatch(a, new RegExp(String(new Date().getUTCFullYear()) + '-\\d\\d-\\d\\dT'), 'no wall-clock time');
+  // A red selector and a failed training: the evidence comes first (it is upstream).
+  const ev = p.evidence[0]!.target;
+  outcomes.set(...oc(ev, 'failed', { exitCode: 1 }));
+  outcomes.set(...oc(p.jobs[1]!.target, 'failed', { exitCode: 1, error: 'command failed' }));
+  const b = renderSummary(p, facts);
+  assert.match(b, /^Status: BLOCKED$/m);
+  assert.match(b, /^Reason: test evidence not green: green\/pytest_bundle_sha_green\.log \(FAILED \(exit 1\)\)/m);
+  assert.match(b, /^- also: training dense gs2 dose 1000 failed/m);
+  assert.match(b, /Status: BLOCKED — test evidence not green/); // the ledger line
 });
 
 test.run();
