@@ -31,6 +31,8 @@ export class DirWatcher {
     roots: WatchRoot[],
     private readonly skipDir: (abs: string) => boolean,
     private readonly onPath: (abs: string) => void,
+    /** A directory that could not be watched (e.g. ENOSPC: the inotify watch limit), once per directory. */
+    private readonly onError: (abs: string, e: Error) => void = () => {},
   ) {
     // One root per directory, with the deepest depth asked for.
     const byDir = new Map<string, number>();
@@ -109,7 +111,9 @@ export class DirWatcher {
     let w: fs.FSWatcher;
     try {
       w = fs.watch(dir, { persistent: true }, (event, name) => this.changed(dir, event, name));
-    } catch {
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code !== 'ENOENT') this.onError(dir, err);
       return false;
     }
     // A watched directory that disappears ends its watch with an error on some systems.

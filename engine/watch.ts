@@ -137,8 +137,16 @@ class Watcher {
   /** (Re)computes what to watch from the current graph and swaps the directory watches. */
   private replan(): void {
     const plan = planWatch(this.o.root, this.loaded.graph, this.goals.closure, this.loaded.moduleFiles, this.o.extras);
-    const next = new DirWatcher(path.resolve(this.o.root), plan.roots, plan.skipDir, (abs) => this.changed(abs));
+    let unwatched = 0;
+    let first: string | undefined;
+    const next = new DirWatcher(path.resolve(this.o.root), plan.roots, plan.skipDir, (abs) => this.changed(abs), (abs, e) => {
+      if (unwatched++ === 0) first = `${path.relative(this.o.root, abs) || '.'}: ${e.message}`;
+    });
     next.start();
+    if (unwatched) {
+      const hint = first?.includes('ENOSPC') ? ' (the inotify watch limit: raise fs.inotify.max_user_watches)' : '';
+      this.o.emit({ type: 'warning', message: `watch mode cannot see changes in ${unwatched} director${unwatched === 1 ? 'y' : 'ies'}, first ${first}${hint}` });
+    }
     this.dirs?.close();
     this.dirs = next;
     this.classify = plan.classify;
