@@ -103,7 +103,9 @@ export function liveReporter(o: LiveOptions): LiveReporter {
     if (e.type === 'watch-ready') waiting = `watching ${e.files} files, ${e.directories} directories; waiting for changes (Ctrl-C to stop)`;
     if (e.type === 'build-start') startTimer();
     if (e.type === 'build-end') stopTimer();
-    // Lines that scroll away are written at once; the area itself at most every tick.
+    // Lines that scroll away are written at once, except a chatty command's output, which waits
+    // for the next tick (the timer runs during builds) so the area is not redrawn per line.
+    if (tickMs > 0 && e.type === 'output' && timer && now() - lastRender < tickMs) return;
     if (tickMs <= 0 || scroll.length || e.type === 'build-start' || e.type === 'build-end' || now() - lastRender >= tickMs) render();
   };
 
