@@ -27,6 +27,7 @@ alias 'default' is built if it exists, else every target.
 Options:
   -f, --file <module>      targets module (default targets/index.ts)
   -C, --directory <dir>    root directory (default: current directory)
+  -D, --define <key=value> a definition handed to the targets function (repeatable)
   -n, --dry-run            print what would run and why; change nothing
       --explain            print the exact reason for every target that runs (or is kept)
   -j, --jobs <n>           parallel jobs (default: CPU count)
@@ -60,6 +61,7 @@ export interface CliOptions {
   goals: string[];
   file: string;
   root: string;
+  defines: Record<string, string>;
   dryRun: boolean;
   explain: boolean;
   jobs: number;
@@ -93,6 +95,7 @@ export function parseCli(argv: string[]): CliOptions {
       options: {
         file: { type: 'string', short: 'f' },
         directory: { type: 'string', short: 'C' },
+        define: { type: 'string', short: 'D', multiple: true },
         'dry-run': { type: 'boolean', short: 'n' },
         explain: { type: 'boolean' },
         jobs: { type: 'string', short: 'j' },
@@ -130,6 +133,12 @@ export function parseCli(argv: string[]): CliOptions {
     const field = v['slurm-jobs'] !== undefined ? '--slurm-jobs' : 'HUBMAKE_SLURM_JOBS';
     throw new DeclarationError({ field, message: `must be a positive integer, got '${slurmRaw}'` });
   }
+  const defines: Record<string, string> = {};
+  for (const d of v.define ?? []) {
+    const eq = d.indexOf('=');
+    if (eq <= 0) throw new DeclarationError({ field: '--define', message: `expected key=value, got '${d}'`, hint: 'e.g. -D hub.timestamp=2025-11-07T000000Z' });
+    defines[d.slice(0, eq)] = d.slice(eq + 1);
+  }
   let debounceMs = DEFAULT_DEBOUNCE_MS;
   if (v.debounce !== undefined) {
     debounceMs = Number(v.debounce);
@@ -148,6 +157,7 @@ export function parseCli(argv: string[]): CliOptions {
     goals: parsed.positionals,
     file: v.file ?? 'targets/index.ts',
     root: path.resolve(v.directory ?? '.'),
+    defines,
     dryRun: !!v['dry-run'],
     explain: !!v.explain,
     jobs,
@@ -198,7 +208,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
   let loaded: Loaded;
   let goals: { goals: string[]; closure: Set<string> };
   try {
-    loaded = await loadTargets(opts.root, opts.file);
+    loaded = await loadTargets(opts.root, opts.file, { defines: opts.defines });
     goals = resolveGoals(loaded.graph, opts.goals);
   } catch (e) {
     if (opts.json && e instanceof DeclarationError) emit({ type: 'error', diagnostics: e.diagnostics });
@@ -227,6 +237,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
         root: opts.root,
         file: opts.file,
         goalArgs: opts.goals,
+        defines: opts.defines,
         loaded,
         jobs: opts.jobs,
         keepGoing: opts.keepGoing,

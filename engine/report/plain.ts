@@ -65,7 +65,7 @@ export function plainReporter(opts: { explain: boolean; dryRun: boolean; io?: Ou
         if (e.status === 'built') io.out(`built   ${e.target} (${secs(e.durationMs)}${e.jobId ? `, slurm job ${e.jobId}${e.node ? ` on ${e.node}` : ''}` : ''})`);
         else if (e.status === 'interrupted') io.out(`stopped ${e.target} (interrupted after ${secs(e.durationMs)})`);
         else {
-          io.err(`FAILED  ${e.target}: ${e.error ?? 'failed'}${e.exitCode != null ? ` (exit code ${e.exitCode})` : ''}`);
+          io.err(`FAILED  ${e.target}: ${e.error ?? 'failed'}${e.exitCode != null && !/exit code/.test(e.error ?? '') ? ` (exit code ${e.exitCode})` : ''}`);
           if (e.log) io.err(`    log: ${e.log}`);
           if (e.tail?.length) {
             io.err(`    last ${e.tail.length} lines:`);
