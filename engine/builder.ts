@@ -247,7 +247,15 @@ class Builder {
         o.emit({ type: 'output', target: name, line });
       },
       outcomes: () => this.allOutcomes(),
-      writeFile: async (rel, data) => this.disk.writeAtomic(ownOutput(t, rel), data),
+      writeFile: async (rel, data) => {
+        const own = ownOutput(t, rel);
+        try {
+          this.disk.writeAtomic(own, data);
+        } catch (e) {
+          // ENOSPC, ENOTDIR...: Node's message does not always say which file.
+          throw new Error(`cannot write '${own}': ${(e as Error).message}`);
+        }
+      },
       fingerprint: fp.digest,
       slurm: this.slurm,
     });

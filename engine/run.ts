@@ -36,7 +36,9 @@ export interface RunOptions {
 class Sink {
   private fd: number | undefined;
   private partial = '';
-  constructor(private readonly logAbs: string | undefined, private readonly onLine: (l: string) => void) {
+  /** Why the log file could not be written (disk full, I/O error): the target then fails with it. */
+  error: string | undefined;
+  constructor(private readonly logAbs: string | undefined, private readonly onLine: (l: string) => void, private readonly logRel?: string) {
     if (logAbs) {
       fs.mkdirSync(path.dirname(logAbs), { recursive: true });
       this.fd = fs.openSync(logAbs, 'w');
@@ -44,9 +46,17 @@ class Sink {
   }
   write(chunk: string | Buffer): void {
     if (this.fd !== undefined) {
-      if (typeof chunk === 'string') fs.writeSync(this.fd, chunk);
-      else fs.writeSync(this.fd, chunk);
-      return;
+      try {
+        if (typeof chunk === 'string') fs.writeSync(this.fd, chunk);
+        else fs.writeSync(this.fd, chunk);
+        return;
+      } catch (e) {
+        // Thrown from a stream handler this would end the whole build; instead the target fails
+        // naming the error, and the rest of its output still reaches the terminal as events.
+        this.error = `cannot write its log '${this.logRel ?? this.logAbs}': ${(e as Error).message}`;
+        try { fs.closeSync(this.fd); } catch { /* already failing */ }
+        this.fd = undefined;
+      }
     }
     const text = this.partial + chunk.toString();
     const lines = text.split('\n');
@@ -54,8 +64,13 @@ class Sink {
     for (const l of lines) this.onLine(l);
   }
   close(): void {
-    if (this.fd !== undefined) fs.closeSync(this.fd);
-    else if (this.partial) this.onLine(this.partial);
+    if (this.fd !== undefined) {
+      try {
+        fs.closeSync(this.fd);
+      } catch (e) {
+        this.error ??= `cannot write its log '${this.logRel ?? this.logAbs}': ${(e as Error).message}`;
+      }
+    } else if (this.partial) this.onLine(this.partial);
     this.fd = undefined;
     this.partial = '';
   }
@@ -63,18 +78,27 @@ class Sink {
 
 export async function runTarget(o: RunOptions): Promise<RunResult> {
   const t = o.target;
-  const sink = new Sink(t.log ? path.join(o.root, t.log) : undefined, o.onLine);
+  let sink: Sink;
+  try {
+    sink = new Sink(t.log ? path.join(o.root, t.log) : undefined, o.onLine, t.log);
+  } catch (e) {
+    // Its directory is a file (ENOTDIR), the disk is full...: the target fails, the OS error named.
+    return { ok: false, exitCode: null, error: `cannot open its log '${t.log}': ${(e as Error).message}` };
+  }
+  let res: RunResult;
   try {
     if (t.executor === 'slurm' && t.run !== undefined) {
-      if (!o.slurm) return { ok: false, exitCode: null, error: "executor 'slurm' is not available in this build" };
-      return await o.slurm.run(t, o.fingerprint ?? '', sink, o.signal);
-    }
-    if (typeof t.run === 'string') return await runCommand(t.run, o, sink);
-    if (typeof t.run === 'function') return await runAction(t.run, o, sink);
-    return { ok: true, exitCode: 0 };
+      if (!o.slurm) res = { ok: false, exitCode: null, error: "executor 'slurm' is not available in this build" };
+      else res = await o.slurm.run(t, o.fingerprint ?? '', sink, o.signal);
+    } else if (typeof t.run === 'string') res = await runCommand(t.run, o, sink);
+    else if (typeof t.run === 'function') res = await runAction(t.run, o, sink);
+    else res = { ok: true, exitCode: 0 };
   } finally {
     sink.close();
   }
+  // A log that could not be written is an incomplete artifact: the target fails with the reason.
+  if (sink.error !== undefined && res.ok) return { ...res, ok: false, error: sink.error };
+  return res;
 }
 
 async function runCommand(cmd: string, o: RunOptions, sink: Sink): Promise<RunResult> {
