@@ -48,6 +48,17 @@ export interface HubConfig {
     evidenceInputs: string[];
   };
   training: Partial<Record<View, TrainingSettings>>;
+  /** Training jobs on a Slurm cluster instead of locally (off by default). Null fields are left to Slurm. */
+  slurm: {
+    enabled: boolean;
+    partition: string | null;
+    time: string | null;
+    cpus: number | null;
+    mem: string | null;
+    gres: string | null;
+    account: string | null;
+    args: string[];
+  };
 }
 
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{6}Z$/;
@@ -98,8 +109,23 @@ const schema = obj(
       // error the hub must report, not a configuration error).
       obj({ epochs: int(), step_size: num(), seed: int(), args: arr(str()) }, ['step_size', 'seed', 'args']),
     ),
+    slurm: obj(
+      {
+        enabled: (v, key) => {
+          if (typeof v !== 'boolean') throw new ConfigKeyError(key, `expected true or false, got ${JSON.stringify(v)}`);
+        },
+        partition: nullable(str()),
+        time: nullable(str()),
+        cpus: nullable(int(1)),
+        mem: nullable(str()),
+        gres: nullable(str()),
+        account: nullable(str()),
+        args: arr(str()),
+      },
+      ['enabled', 'partition', 'time', 'cpus', 'mem', 'gres', 'account', 'args'],
+    ),
   },
-  ['toolchain', 'overlap', 'sim', 'ptychopinn'],
+  ['toolchain', 'overlap', 'sim', 'ptychopinn', 'slurm'],
 );
 
 /** Defaults for the optional sections (sizes small enough for a laptop run of the simulator). */
@@ -120,6 +146,7 @@ const DEFAULTS = {
       'ptycho_torch/model_manager.py',
     ],
   },
+  slurm: { enabled: false, partition: null, time: null, cpus: null, mem: null, gres: null, account: null, args: [] },
 } as const;
 
 /** An override `key.path=value`; value is JSON when it parses, else a plain string. */
@@ -210,6 +237,7 @@ export function parseConfig(text: string, file: string, overrides: Override[] = 
     sim: { ...DEFAULTS.sim, ...c.sim } as HubConfig['sim'],
     ptychopinn: { ...DEFAULTS.ptychopinn, ...c.ptychopinn } as HubConfig['ptychopinn'],
     training: c.training,
+    slurm: { ...DEFAULTS.slurm, ...c.slurm } as HubConfig['slurm'],
   };
   // Cross-field rules: each trained view needs its settings.
   for (const view of config.views) {

@@ -63,5 +63,21 @@ export function training(l: Layout, dose: number, view: View, deps: string[]): H
     // The CLI transcript goes straight into the hub (kept with its traceback on failure).
     log: cliLog(l, dose, view),
     pool: TRAINING_POOL,
+    ...slurmPlacement(l),
   };
+}
+
+/** Where training runs: locally, or as Slurm jobs when hub.config.json `slurm.enabled` is set. */
+export function slurmPlacement(l: Layout): Pick<HubSpec, 'executor' | 'slurm'> {
+  const s = l.config.slurm;
+  if (!s.enabled) return {};
+  const opts: NonNullable<HubSpec['slurm']> = {};
+  if (s.partition !== null) opts.partition = s.partition;
+  if (s.time !== null) opts.time = s.time;
+  if (s.cpus !== null) opts.cpus = s.cpus;
+  if (s.mem !== null) opts.mem = s.mem;
+  if (s.gres !== null) opts.gres = s.gres;
+  if (s.account !== null) opts.account = s.account;
+  if (s.args.length) opts.args = [...s.args];
+  return { executor: 'slurm', slurm: opts };
 }

@@ -21,20 +21,12 @@ if (!probe.ok && !announceMissing('tests/slurm-hub.test.ts', probe.why)) {
 
 const TRAIN = ['train-dose1000-baseline-gs1', 'train-dose1000-dense-gs2'];
 
-/**
- * Sends the hub's training targets to Slurm. A wrapper module rather than a hub.config.json
- * setting, so that this test depends only on the hub's target names and the engine.
- */
-const ON_SLURM = `import hub from './index.ts';
-export default async (...a: unknown[]) =>
-  (await (hub as (...a: unknown[]) => unknown)(...a) as Array<Record<string, unknown>>).map((t) =>
-    typeof t.name === 'string' && t.name.startsWith('train-') ? { ...t, executor: 'slurm', slurm: { time: '10', cpus: 1 } } : t);
-`;
-
 it('the hub builds with its training targets on Slurm and the rest local; a second build submits nothing', () => {
-  const root = hubCopy();
-  fs.writeFileSync(path.join(root, 'targets/on-slurm.ts'), ON_SLURM);
-  const r = build(root, ['hub', '--json', '-f', 'targets/on-slurm.ts']);
+  // As a user would: one configuration switch sends every training job to the cluster.
+  const root = hubCopy((c) => {
+    c.slurm = { enabled: true, time: '10', cpus: 1 };
+  });
+  const r = build(root, ['hub', '--json']);
   assert.is(r.code, 0, `exit ${r.code}\n${r.stderr.slice(-3000)}`);
   const finishes = r.events.filter((e) => e.type === 'finish');
   for (const name of TRAIN) {
@@ -52,7 +44,7 @@ it('the hub builds with its training targets on Slurm and the rest local; a seco
   assert.match(read(root, hub('cli/dose1000_dense_gs2.log')), /SHA256 \[dense\/dose=1e\+03\]: [0-9a-f]{64}/);
   assert.ok(fs.statSync(path.join(root, hub('data/wts_baseline_gs1.h5.zip'))).size > 0);
   assert.match(read(root, hub('analysis/summary.md')), /^Status: COMPLETE$/m);
-  const again = build(root, ['hub', '--json', '-f', 'targets/on-slurm.ts']);
+  const again = build(root, ['hub', '--json']);
   assert.is(again.code, 0, again.stderr.slice(-2000));
   assert.equal(again.events.filter((e) => e.type === 'job'), []);
   assert.equal(again.started, []);
