@@ -52,13 +52,14 @@ export class Lock {
       // lock exists): a lock opened but not yet written would look abandoned to a second build
       // starting at the same moment, and both would build.
       const tmp = `${this.file}.new-${process.pid}`;
-      fs.writeFileSync(tmp, JSON.stringify(me));
       try {
+        fs.writeFileSync(tmp, JSON.stringify(me));
         fs.linkSync(tmp, this.file);
         this.held = true;
         return;
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        // A full disk or a read-only .hubmake/: say which file, not just the errno.
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot write the build lock ${this.file}: ${(e as Error).message}`);
       } finally {
         fs.rmSync(tmp, { force: true });
       }

@@ -7,7 +7,7 @@ import type { Listener } from './events.ts';
 import { Hasher, type StatEntry } from './hash.ts';
 import type { Loaded } from './load.ts';
 import { Lock } from './lock.ts';
-import { StateStore } from './state.ts';
+import { STATE_DIR, StateStore } from './state.ts';
 import { newBuildId } from './cli.ts';
 import { Artifacts, artifactSettings, type ArtifactSettings } from './artifacts.ts';
 
@@ -114,13 +114,23 @@ export async function runBuild(o: SessionOptions): Promise<number> {
           o.emit({ type: 'warning', message: `cache gc failed: ${(e as Error).message}` });
         }
       }
-      state.compact();
-      if (hasher.changed && o.saveStatCache !== false) state.saveStatCache(hasher.entries());
+      // The records are already appended: a full disk here costs only the tidy-up, not the build.
+      try {
+        state.compact();
+        if (hasher.changed && o.saveStatCache !== false) state.saveStatCache(hasher.entries());
+      } catch (e) {
+        o.emit({ type: 'warning', message: `could not rewrite the build state in ${state.dir}: ${(e as Error).message}; the records of this build are kept` });
+      }
     }
     if (res.interrupted) return 130;
     return res.ok ? 0 : 1;
   } catch (e) {
     if (signal.aborted) return 130;
+    // The state directory cannot be written (disk full, read-only): a clear message, not a stack.
+    if (typeof (e as NodeJS.ErrnoException).code === 'string' || /^cannot write the build lock /.test((e as Error).message)) {
+      o.emit({ type: 'error', diagnostics: [{ field: STATE_DIR, message: `cannot use the build state: ${(e as Error).message}`, hint: 'free disk space or make the state directory writable, then build again' }] });
+      return 1;
+    }
     throw e;
   } finally {
     state.close();

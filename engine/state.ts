@@ -169,7 +169,13 @@ export class StateStore {
   /** One write per record: a line is either wholly in the log or (after a kill mid-write) torn and skipped. */
   private append(rec: Line): void {
     // A previous build killed mid-line leaves no newline; start on a fresh line so both survive.
-    fs.writeSync(this.open(), `\n${JSON.stringify(rec)}\n`);
+    try {
+      fs.writeSync(this.open(), `\n${JSON.stringify(rec)}\n`);
+    } catch (e) {
+      // Disk full or read-only: the target fails naming the state file (and the next build
+      // treats it as not built, since its record is missing).
+      throw new Error(`cannot record to the build state ${path.join(STATE_DIR, LOG)}: ${(e as Error).message}`);
+    }
     this.lines++;
   }
 

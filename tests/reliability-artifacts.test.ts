@@ -165,4 +165,45 @@ test('a full disk (a 64 KiB tmpfs): command, action and log each fail naming ENO
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+test('a full disk under the state directory: a clear error (no stack), targets that cannot be recorded fail naming the state file, and the next build recovers', () => {
+  const root = tempRoot('hubmake-art-');
+  const state = path.join(root, '.hubmake');
+  fs.mkdirSync(state);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', state], { stdio: 'ignore' });
+  } catch {
+    console.log('  (skipped: mounting a small tmpfs is not permitted here, so a full disk cannot be simulated)');
+    fs.rmSync(root, { recursive: true, force: true });
+    return;
+  }
+  try {
+    write(root, 't.ts', `export default [
+  { outputs: ['a.txt'], run: 'echo a > a.txt' },
+  { outputs: ['b.txt'], inputs: ['a.txt'], run: async (ctx) => { await ctx.writeFile('b.txt', 'b'); } },
+];
+`);
+    // Completely full: not even the lock fits.
+    fs.writeFileSync(path.join(state, 'filler'), Buffer.alloc(16 * 1024));
+    const full = cli(root, ['-f', 't.ts', '--no-cache']);
+    assert.is(full.code, 1, full.stderr);
+    assert.match(full.stderr, /hubmake: error: field '\.hubmake': cannot use the build state: cannot write the build lock .*lock: ENOSPC/);
+    assert.not.match(full.stderr, /\n\s+at /, 'no stack trace');
+    assert.not.ok(fs.existsSync(path.join(root, 'a.txt')), 'nothing was built without a lock');
+    assert.equal(fs.readdirSync(state), ['filler'], 'no half-written lock is left');
+    // Room for the lock but not for the records: the target fails naming the state file.
+    fs.writeFileSync(path.join(state, 'filler'), Buffer.alloc(12 * 1024));
+    const nearly = cli(root, ['-f', 't.ts', '--no-cache']);
+    assert.is(nearly.code, 1, nearly.stderr);
+    assert.match(nearly.stderr, /FAILED  a\.txt: .*cannot record to the build state \.hubmake\/log\.jsonl: ENOSPC/);
+    // Space again: everything builds, then nothing is left to do.
+    fs.rmSync(path.join(state, 'filler'));
+    const again = cli(root, ['-f', 't.ts', '--no-cache']);
+    assert.is(again.code, 0, again.stderr);
+    assert.match(cli(root, ['-f', 't.ts', '--no-cache']).stdout, /nothing to do/);
+  } finally {
+    execFileSync('umount', [state]);
+  }
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
 test.run();
