@@ -135,4 +135,38 @@ for (const when of ['while a command runs', 'right after start-up']) {
   });
 }
 
+test('a lock naming a recycled pid (a live process that started at another time) is taken over; one naming a live holder is waited for', async () => {
+  const root = tempRoot('hubmake-conc-');
+  write(root, 'src.txt', 'x\n');
+  write(root, 'targets.ts', `export default [{ outputs: ['a.txt'], inputs: ['src.txt'], run: 'cp src.txt a.txt' }];\n`);
+  fs.mkdirSync(path.join(root, '.hubmake'));
+  const os = await import('node:os');
+  // pid 1 is alive, but it did not start at this kernel tick: the holder recorded here is gone.
+  fs.writeFileSync(path.join(root, '.hubmake/lock'), JSON.stringify({ pid: 1, host: os.hostname(), started: '2020-01-01T00:00:00.000Z', boot: '1' }));
+  const r = cli(root, ['-f', 'targets.ts', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.events.filter((e) => e.type === 'lock-wait'), []);
+  assert.is(fs.readFileSync(path.join(root, 'a.txt'), 'utf8'), 'x\n');
+  // A holder that is alive (this test process, with its real start time) is waited for.
+  const stat = fs.readFileSync(`/proc/${process.pid}/stat`, 'utf8');
+  const boot = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  fs.writeFileSync(path.join(root, '.hubmake/lock'), JSON.stringify({ pid: process.pid, host: os.hostname(), started: new Date().toISOString(), boot }));
+  write(root, 'src.txt', 'y\n');
+  const child = cliAsync(root, ['-f', 'targets.ts', '--json']);
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  const closed = new Promise<number | null>((res) => child.once('close', res));
+  const t0 = Date.now();
+  while (!out.includes('"type":"lock-wait"') && Date.now() - t0 < 30_000) await new Promise((res) => setTimeout(res, 20));
+  await new Promise((res) => setTimeout(res, 300));
+  assert.is(fs.readFileSync(path.join(root, 'a.txt'), 'utf8'), 'x\n', 'nothing was built while the lock was held');
+  fs.rmSync(path.join(root, '.hubmake/lock'));
+  assert.is(await closed, 0);
+  const wait = parseEvents(out).find((e) => e.type === 'lock-wait');
+  assert.ok(wait, 'it said it was waiting');
+  assert.is(wait!.pid, process.pid);
+  assert.is(fs.readFileSync(path.join(root, 'a.txt'), 'utf8'), 'y\n');
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
 test.run();
