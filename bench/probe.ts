@@ -12,10 +12,13 @@ import { StateStore } from '../engine/state.ts';
 
 const [root, file = 'targets/index.ts'] = process.argv.slice(2) as [string, string?];
 const phases: Record<string, number> = {};
+/** Resident set size after each phase, MB: where the memory of a big graph goes. */
+const rssAfter: Record<string, number> = {};
 const time = async <T>(k: string, f: () => T | Promise<T>): Promise<T> => {
   const t0 = performance.now();
   const v = await f();
   phases[k] = performance.now() - t0;
+  rssAfter[k] = Math.round(process.memoryUsage().rss / 2 ** 20);
   return v;
 };
 const mod = await time('import module', () => import(pathToFileURL(path.resolve(root, file)).href) as Promise<{ default: unknown }>);
@@ -32,4 +35,4 @@ const code = await time('main() no-op (all of the above + fingerprint + decide)'
 process.stdout.write = quiet;
 const stateDir = path.join(root, '.hubmake');
 const size = (f: string) => (fs.existsSync(path.join(stateDir, f)) ? fs.statSync(path.join(stateDir, f)).size : 0);
-console.log(JSON.stringify({ code, phases, targets: targets.length, maxRssKb: process.resourceUsage().maxRSS, logBytes: size('log.jsonl'), statBytes: size('stat.json') }));
+console.log(JSON.stringify({ code, phases, rssAfter, targets: targets.length, maxRssKb: process.resourceUsage().maxRSS, logBytes: size('log.jsonl'), statBytes: size('stat.json') }));

@@ -19,6 +19,7 @@ export interface ScaleRow {
   logBytesPerTarget: number;
   statBytesPerTarget: number;
   phases: Record<string, number>;
+  rssAfter: Record<string, number>;
 }
 
 function du(p: string): number {
@@ -49,7 +50,7 @@ export function runScale(sizes: number[], runs: number, log: (s: string) => void
       rss = Math.max(rss, r.maxRssKb ?? 0);
     }
     const probe = mustSucceed(run('node', ['--import', 'tsx', 'bench/probe.ts', dir, 'targets/actions.ts'], { cwd: REPO }), `scale ${n} probe`);
-    const p = JSON.parse(probe.stdout.trim().split('\n').pop()!) as { phases: Record<string, number>; logBytes: number; statBytes: number };
+    const p = JSON.parse(probe.stdout.trim().split('\n').pop()!) as { phases: Record<string, number>; rssAfter: Record<string, number>; logBytes: number; statBytes: number };
     const row: ScaleRow = {
       n,
       cleanMs: clean.ms,
@@ -61,6 +62,7 @@ export function runScale(sizes: number[], runs: number, log: (s: string) => void
       logBytesPerTarget: p.logBytes / n,
       statBytesPerTarget: p.statBytes / n,
       phases: p.phases,
+      rssAfter: p.rssAfter,
     };
     const other = du(path.join(dir, '.hubmake')) - p.logBytes - p.statBytes;
     log(`N = ${n}: clean build ${ms(row.cleanMs)} (engine ${ms(row.cleanEngineMs)}, peak RSS ${row.cleanMaxRssMb.toFixed(0)} MB); .hubmake also holds ${(other / 1e6).toFixed(1)} MB of artifact cache/store`);
@@ -79,6 +81,6 @@ export function renderScale(rows: ScaleRow[]): string {
   ];
   const keys = [...new Set(rows.flatMap((r) => Object.keys(r.phases)))];
   out.push('where the no-op time goes (one in-process probe per size):');
-  out.push(table(['phase', ...rows.map((r) => `N=${r.n}`)], keys.map((k) => [k, ...rows.map((r) => ms(r.phases[k]))])));
+  out.push(table(['phase', ...rows.map((r) => `N=${r.n}`), ...rows.map((r) => `RSS after, N=${r.n}`)], keys.map((k) => [k, ...rows.map((r) => ms(r.phases[k])), ...rows.map((r) => (r.rssAfter?.[k] !== undefined ? `${r.rssAfter[k]} MB` : ''))])));
   return out.join('\n');
 }
