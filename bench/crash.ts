@@ -2,7 +2,7 @@
 // whole process tree (and SIGINT/SIGTERM) at a random moment of a build of a random graph, then a
 // second build through the real CLI. Reports the count of bad outcomes (goal: 0) and keeps the
 // root of every bad trial for inspection.
-//   node --import tsx bench/crash.ts [--trials 1000] [--seed 1] [--parallel 4] [--fault SIGKILL|SIGINT|SIGTERM|mixed] [--rebuild cli|in-process]
+//   node --import tsx bench/crash.ts [--trials 1000] [--seed 1] [--parallel 4] [--fault SIGKILL|SIGKILL-build|SIGINT|SIGTERM|mixed] [--rebuild cli|in-process]
 import { parseArgs } from 'node:util';
 import { runTrials, verdict, type Fault, type TrialResult } from '../tests/lib/crashGraph.ts';
 
@@ -17,7 +17,7 @@ const { values: v } = parseArgs({
 });
 const trials = Number(v.trials);
 const base = Number(v.seed);
-const faults: Fault[] = v.fault === 'mixed' ? ['SIGKILL', 'SIGKILL', 'SIGINT', 'SIGTERM'] : [v.fault as Fault];
+const faults: Fault[] = v.fault === 'mixed' ? ['SIGKILL', 'SIGKILL-build', 'SIGINT', 'SIGTERM'] : [v.fault as Fault];
 const rebuild = v.rebuild === 'in-process' ? 'in-process' : 'cli';
 
 const t0 = Date.now();
@@ -44,7 +44,7 @@ for (const f of new Set(faults)) {
   console.log(`  ${f}: ${rs.length} trials, ${rs.filter((r) => r.problems.length).length} bad; signalled while targets ran: ${rs.filter((r) => r.startedBefore.length > r.finishedBefore.length).length}; before any target started: ${rs.filter((r) => r.startedBefore.length === 0).length}; after the build had ended: ${rs.filter((r) => r.faultedExit === 0).length}`);
 }
 console.log(`  incremental (full build, input changed, then faulted build): ${by((r) => r.incremental)}`);
-console.log(`  targets rerun by the second build: ${results.reduce((s, r) => s + r.rerun.length, 0)} (of ${results.reduce((s, r) => s + r.startedBefore.length, 0)} started before the fault)`);
+console.log(`  commands run by the second build: ${results.reduce((s, r) => s + r.rerun.length, 0)}; targets that had started before the fault: ${results.reduce((s, r) => s + r.startedBefore.length, 0)}, finished: ${results.reduce((s, r) => s + r.finishedBefore.length, 0)}`);
 console.log(`  leftover temp files of interrupted atomic writes: ${by((r) => r.litter.length > 0)} trials`);
 console.log(`bad outcomes: ${bad}`);
 if (bad) console.log(verdict(results));

@@ -12,7 +12,8 @@ export interface LockHolder {
   boot?: string;
 }
 
-function procStart(pid: number): string | undefined {
+/** Kernel start time of a process (field 22 of /proc/<pid>/stat), or undefined when it is gone. */
+export function procStart(pid: number): string | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Action, ActionContext, TargetOutcome } from './types.ts';
 import type { Target } from './spec.ts';
 import type { SlurmExecutor } from './executors/slurm.ts';
+import { procStart } from './lock.ts';
 
 export interface RunResult {
   ok: boolean;
@@ -107,7 +108,9 @@ async function runCommand(cmd: string, o: RunOptions, sink: Sink): Promise<RunRe
   // ~100-200 ms for the first command of every build and ~1.5x the per-command cost at -j2.
   const child = spawn('/bin/bash', ['-c', `set -eo pipefail;${cmd}`], {
     cwd: o.root,
-    env: o.env,
+    // The mark lets a later build find this command (and everything it starts) if this build is
+    // killed hard and leaves it running: see stopOrphans.
+    env: { ...o.env, [RUN_MARK]: runMark(o.root) },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -187,3 +190,78 @@ export function tailOf(abs: string, n = 20): string[] {
     return [];
   }
 }
+
+const RUN_MARK = 'HUBMAKE_RUN';
+let ownMark: string | undefined;
+
+/** `<pid>:<kernel start time>:<root>` of this build process, inherited by every command it runs. */
+function runMark(root: string): string {
+  ownMark ??= `${process.pid}:${procStart(process.pid) ?? ''}:`;
+  return ownMark + root;
+}
+
+/**
+ * Stops commands left running by a build of this root that was killed hard (SIGKILL, the OOM
+ * killer): commands run in process groups of their own, so they outlive their build and would race
+ * the next build's run of the same target. They are found by the mark in their environment, and
+ * stopped only if the build that started them is gone (a live process with the recorded pid and
+ * start time is left alone). Linux only (/proc); elsewhere nothing is found. Returns the pids stopped.
+ */
+export async function stopOrphans(root: string): Promise<number[]> {
+  let pids: string[];
+  try {
+    pids = fs.readdirSync('/proc').filter((e) => e.charCodeAt(0) <= 57);
+  } catch {
+    return [];
+  }
+  const needle = Buffer.from(`\0${RUN_MARK}=`);
+  const found: number[] = [];
+  for (const p of pids) {
+    let env: Buffer;
+    try {
+      env = Buffer.concat([Buffer.from([0]), fs.readFileSync(`/proc/${p}/environ`)]);
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    const at = env.indexOf(needle);
+    if (at < 0) continue;
+    const end = env.indexOf(0, at + needle.length);
+    const value = env.subarray(at + needle.length, end < 0 ? env.length : end).toString();
+    const m = /^(\d+):(\d*):(.*)$/s.exec(value);
+    if (!m || m[3] !== root) continue;
+    const owner = Number(m[1]);
+    if (owner === process.pid || (m[2] !== '' && procStart(owner) === m[2])) continue; // its build is alive
+    if (procState(Number(p)) === 'Z') continue;
+    found.push(Number(p));
+  }
+  for (const p of found) {
+    // The whole group: helpers it started may have left the environment behind (env -i).
+    const pgid = pgidOf(p);
+    try {
+      if (pgid !== undefined && pgid > 1) process.kill(-pgid, 'SIGKILL');
+    } catch { /* gone */ }
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch { /* gone */ }
+  }
+  // SIGKILL is asynchronous: wait (briefly) until they are gone before anything is rebuilt.
+  for (let i = 0; i < 200 && found.some((p) => { const st = procState(p); return st !== undefined && st !== 'Z' && st !== 'X'; }); i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return found;
+}
+
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+const procState = (pid: number) => statFields(pid)?.[0];
+const pgidOf = (pid: number) => {
+  const f = statFields(pid);
+  return f ? Number(f[2]) : undefined;
+};

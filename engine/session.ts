@@ -7,6 +7,7 @@ import type { Listener } from './events.ts';
 import { Hasher, type StatEntry } from './hash.ts';
 import type { Loaded } from './load.ts';
 import { Lock } from './lock.ts';
+import { stopOrphans } from './run.ts';
 import { STATE_DIR, StateStore } from './state.ts';
 import { newBuildId } from './cli.ts';
 import { Artifacts, artifactSettings, type ArtifactSettings } from './artifacts.ts';
@@ -78,6 +79,12 @@ export async function runBuild(o: SessionOptions): Promise<number> {
       await lock.acquire((h) => o.emit({ type: 'lock-wait', pid: h.pid, host: h.host, since: h.started }), signal);
     }
     state.load();
+    if (!o.dryRun && [...state.history.values()].some((h) => h.unfinished)) {
+      // A build ended without recording the end of some targets: if it was killed hard, their
+      // commands may still be running and writing outputs. Stop them before anything is rebuilt.
+      const stopped = await stopOrphans(o.root);
+      if (stopped.length) o.emit({ type: 'warning', message: `stopped ${stopped.length} command process(es) (pid ${stopped.join(', ')}) left running by a build of this directory that ended abruptly` });
+    }
     const hasher = new Hasher(new Disk(o.root), o.statCache ?? state.loadStatCache());
     const settings = o.artifacts ?? artifactSettings({}, o.env ?? process.env);
     const artifacts = new Artifacts(o.root, state.dir, settings);

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cli, cliAsync, tempRoot, write } from './lib/cli.ts';
+import { cli, cliAsync, read, tempRoot, write } from './lib/cli.ts';
 import { alive, runTrials, verdict } from './lib/crashGraph.ts';
 
 const BASE = Number(process.env.HUBMAKE_CRASH_SEED ?? 1000) + 5000;
@@ -21,7 +21,37 @@ for (const fault of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+test('SIGKILL of the build process alone (as the OOM killer does), 12 seeded trials: the next build stops the commands it left running, then equals a clean build', async () => {
+  const seeds = Array.from({ length: 12 }, (_, i) => BASE + 200 + i);
+  const results = await runTrials(seeds, (seed) => ({ seed, fault: 'SIGKILL-build', rebuild: 'in-process', checkNoop: true }), 4);
+  const mid = results.filter((r) => r.startedBefore.length > r.finishedBefore.length && r.faultedExit === null);
+  assert.ok(mid.length >= 3, `only ${mid.length} kills landed while targets ran`);
+  const bad = verdict(results);
+  assert.is(bad, '', `bad outcomes:\n${bad}`);
+});
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('a command left running by a build killed alone is stopped (and named) before the next build reruns its target', async () => {
+  const root = tempRoot('hubmake-sig-');
+  write(root, 'src.txt', 'v1\n');
+  write(root, 't.ts', `export default [{ outputs: ['out.txt'], inputs: ['src.txt'], run: 'echo $$ > pid; echo start > out.txt; sleep 2; cat src.txt >> out.txt' }];\n`);
+  const child = cliAsync(root, ['-f', 't.ts']);
+  await waitFor(() => fs.existsSync(path.join(root, 'pid')) && read(root, 'pid').trim() !== '', 'the command to start');
+  const pid = Number(read(root, 'pid'));
+  process.kill(child.pid!, 'SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  assert.ok(alive(pid), 'the command outlived its build');
+  write(root, 'src.txt', 'v2\n');
+  const next = cli(root, ['-f', 't.ts']);
+  assert.is(next.code, 0, next.stderr);
+  assert.match(next.stderr, new RegExp(`warning: stopped \\d+ command process\\(es\\) \\(pid [^)]*\\b${pid}\\b[^)]*\\) left running by a build of this directory that ended abruptly`));
+  assert.not.ok(alive(pid));
+  await sleep(2500);
+  // The orphan would have appended v2 a second time while the new run was writing.
+  assert.is(read(root, 'out.txt'), 'start\nv2\n');
+  fs.rmSync(root, { recursive: true, force: true });
+});
 
 async function waitFor(p: () => boolean, what: string, ms = 20_000): Promise<void> {
   const t0 = Date.now();

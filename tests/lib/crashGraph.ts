@@ -177,7 +177,8 @@ export function alive(pid: number): boolean {
   }
 }
 
-export type Fault = 'SIGKILL' | 'SIGINT' | 'SIGTERM';
+/** SIGKILL: the whole process tree. SIGKILL-build: the build process alone, as the OOM killer does, leaving its commands running. */
+export type Fault = 'SIGKILL' | 'SIGKILL-build' | 'SIGINT' | 'SIGTERM';
 
 export interface TrialOptions {
   seed: number;
@@ -307,8 +308,22 @@ export async function crashTrial(o: TrialOptions): Promise<TrialResult> {
   await sleep(delay);
   const killedAfterMs = Date.now() - t0;
   let faultedExit: number | null = null;
+  let orphans: number[] = [];
   if (o.fault === 'SIGKILL') {
     if (child.exitCode === null) killTree(child.pid!);
+    faultedExit = (await exited(child))[0];
+  } else if (o.fault === 'SIGKILL-build') {
+    // The build's commands (marked in their environment), not helpers such as tsx's esbuild service.
+    orphans = descendants(child.pid!).filter((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/environ`).includes('HUBMAKE_RUN=');
+      } catch {
+        return false;
+      }
+    });
+    try {
+      process.kill(child.pid!, 'SIGKILL');
+    } catch { /* already exited */ }
     faultedExit = (await exited(child))[0];
   } else {
     // Like Ctrl-C in a terminal: the signal goes to the build's process group (the commands
@@ -346,6 +361,12 @@ export async function crashTrial(o: TrialOptions): Promise<TrialResult> {
   const second = o.rebuild === 'cli' ? await buildCli(root, jobs) : await buildInProcess(root, jobs);
   if (second.code !== 0) problems.push(`the second build exited ${second.code}: ${JSON.stringify(second.events.filter((e) => e.type === 'finish' || e.type === 'warning' || e.type === 'error')).slice(0, 600)}`);
   const rerun = readLines(path.join(root, 'ran.log')).slice(ranBefore);
+  // The commands the killed build left running must have been stopped by the second build.
+  const stillRunning = orphans.filter(alive);
+  if (stillRunning.length) {
+    problems.push(`commands of the killed build were still running after the second build: ${stillRunning.join(', ')}`);
+    signalAll(stillRunning, 'SIGKILL');
+  }
   const notAgain = new Set([...finishedBefore, ...freshBefore]);
   for (const t of rerun) if (notAgain.has(t)) problems.push(`target ${t} ran again although it ${finishedBefore.includes(t) ? 'had finished' : 'was fresh'} before the ${o.fault}`);
   const counts = new Map<string, number>();
