@@ -152,14 +152,28 @@ function signalAll(pids: Iterable<number>, sig: NodeJS.Signals): void {
   }
 }
 
+/** Process state letter from /proc (R, S, T, Z...), undefined when gone. */
+function stateOf(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0];
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * SIGKILL a process and everything below it, including commands in their own process groups:
- * freeze the tree first (SIGSTOP until no new pid appears) so nothing forks or writes meanwhile.
+ * freeze the tree first so nothing forks or writes meanwhile. A SIGSTOP takes effect
+ * asynchronously (a process in the middle of fork() finishes it), so each round waits until every
+ * frozen process is really stopped before looking for children again.
  */
 export function killTree(pid: number): void {
   const frozen = new Set<number>([pid]);
   signalAll([pid], 'SIGSTOP');
-  for (let round = 0; round < 20; round++) {
+  for (let round = 0; round < 50; round++) {
+    const deadline = Date.now() + 500;
+    while (Date.now() < deadline && [...frozen].some((p) => { const st = stateOf(p); return st !== undefined && st !== 'T' && st !== 't' && st !== 'Z' && st !== 'X'; })) { /* spin: milliseconds */ }
     const now = descendants(pid).filter((p) => !frozen.has(p));
     if (now.length === 0) break;
     for (const p of now) frozen.add(p);
