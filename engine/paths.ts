@@ -12,14 +12,15 @@ export function normalizeRel(p: string): string {
   return isDir && n !== '.' ? `${n}/` : n;
 }
 
+/** Lookups in one directory after which it is listed once instead of lstat-ed path by path. */
+const LIST_AFTER = 64;
+
 /**
  * realpath with a memo of the directories already resolved, for one validation pass: a path that
  * exists and is no symlink resolves to its parent's real path plus its name, so 100,000 outputs in
  * a few directories cost one lstat each instead of a realpath each (which measured ~0.25 ms per
  * target, most of a no-op build at 10,000 targets; bench/scale.ts).
  */
-const LIST_AFTER = 64;
-
 export class RealPaths {
   private readonly memo = new Map<string, string>();
   private readonly lstats = new Map<string, fs.Stats | fs.Dirent | undefined>();
