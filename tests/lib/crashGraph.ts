@@ -339,6 +339,9 @@ export async function crashTrial(o: TrialOptions): Promise<TrialResult> {
       process.kill(child.pid!, 'SIGKILL');
     } catch { /* already exited */ }
     faultedExit = (await exited(child))[0];
+    // A command spawned an instant before the kill is still starting up; let it log itself before
+    // the count below (a real next build takes far longer than this to start).
+    await sleep(100);
   } else {
     // Like Ctrl-C in a terminal: the signal goes to the build's process group (the commands
     // live in groups of their own and must be stopped by the build).
