@@ -142,7 +142,7 @@ test('a lock naming a recycled pid (a live process that started at another time)
   fs.mkdirSync(path.join(root, '.hubmake'));
   const os = await import('node:os');
   // pid 1 is alive, but it did not start at this kernel tick: the holder recorded here is gone.
-  fs.writeFileSync(path.join(root, '.hubmake/lock'), JSON.stringify({ pid: 1, host: os.hostname(), started: '2020-01-01T00:00:00.000Z', boot: '1' }));
+  fs.writeFileSync(path.join(root, '.hubmake/lock'), JSON.stringify({ pid: 1, host: os.hostname(), started: '2020-01-01T00:00:00.000Z', boot: '-1' }));
   const r = cli(root, ['-f', 'targets.ts', '--json']);
   assert.is(r.code, 0, r.stderr);
   assert.equal(r.events.filter((e) => e.type === 'lock-wait'), []);
