@@ -9,7 +9,7 @@ import { computeFingerprint, type Fingerprint } from './fingerprint.ts';
 import type { Graph } from './graph.ts';
 import { Hasher, MISSING } from './hash.ts';
 import { runTarget, tailOf } from './run.ts';
-import { SlurmExecutor } from './executors/slurm.ts';
+import type { SlurmExecutor } from './executors/slurm.ts';
 import type { Artifacts, CacheHit } from './artifacts.ts';
 import { BlobError } from './store.ts';
 import { Scheduler } from './schedule.ts';
@@ -68,7 +68,8 @@ class Builder {
   private readonly willChange = new Set<string>();
   private readonly ran: string[] = [];
   private readonly disk: Disk;
-  private readonly slurm: SlurmExecutor;
+  /** Created on the first Slurm target: a local build never loads the Slurm executor. */
+  private slurm: Promise<SlurmExecutor> | undefined;
   private stopping = false;
   private finished = false;
   private done!: (r: BuildResult) => void;
@@ -77,7 +78,6 @@ class Builder {
   constructor(private readonly o: BuildOptions) {
     const g = o.graph;
     this.disk = new Disk(o.root);
-    this.slurm = new SlurmExecutor({ root: o.root, env: o.env, state: o.state, emit: o.emit, buildId: o.buildId });
     this.sched = new Scheduler(
       g.order.filter((n) => o.closure.has(n)),
       (n) => g.depsOf.get(n)!,
@@ -257,7 +257,7 @@ class Builder {
         }
       },
       fingerprint: fp.digest,
-      slurm: this.slurm,
+      ...(t.executor === 'slurm' ? { slurm: await this.slurmExecutor() } : {}),
     });
     const job = res.jobId ? { job: res.jobId, ...(res.node ? { node: res.node } : {}) } : {};
     const jobEv = res.jobId ? { jobId: res.jobId, ...(res.node ? { node: res.node } : {}) } : {};
@@ -367,6 +367,12 @@ class Builder {
     this.settle(t.name, this.outcome(t, 'failed', { error }));
     this.o.emit({ type: 'finish', target: t.name, status: 'failed', durationMs: 0, error, tail: [] });
     if (!this.o.keepGoing) this.stopping = true;
+  }
+
+  private slurmExecutor(): Promise<SlurmExecutor> {
+    const o = this.o;
+    this.slurm ??= import('./executors/slurm.ts').then(({ SlurmExecutor }) => new SlurmExecutor({ root: o.root, env: o.env, state: o.state, emit: o.emit, buildId: o.buildId }));
+    return this.slurm;
   }
 
   /** This build's outcomes, and for targets outside the goals what the state remembers. */

@@ -12,9 +12,6 @@ import { plainReporter, stdio } from './report/plain.ts';
 import { jsonReporter } from './report/json.ts';
 import { renderGraph } from './report/graph.ts';
 import { describeReason } from './decide.ts';
-import { liveReporter } from './report/live.ts';
-import { watchLines } from './report/watch-lines.ts';
-import { DEFAULT_DEBOUNCE_MS } from './watch-plan.ts';
 import { Artifacts, artifactSettings, gcCommand, restoreCommand, type ArtifactSettings } from './artifacts.ts';
 import { formatBytes } from './cache.ts';
 import { STATE_DIR } from './state.ts';
@@ -56,6 +53,8 @@ Options:
 
 Exit codes: 0 success (including nothing to do), 1 a target failed, 2 usage or declaration error,
 130 interrupted.`;
+
+export const DEFAULT_DEBOUNCE_MS = 150;
 
 export interface CliOptions {
   goals: string[];
@@ -139,6 +138,8 @@ export function parseCli(argv: string[]): CliOptions {
     if (eq <= 0) throw new DeclarationError({ field: '--define', message: `expected key=value, got '${d}'`, hint: 'e.g. -D hub.timestamp=2025-11-07T000000Z' });
     defines[d.slice(0, eq)] = d.slice(eq + 1);
   }
+  // The quiet period of watch mode; kept here (not imported from watch-plan.ts) so that a plain
+  // build never loads watch mode's modules.
   let debounceMs = DEFAULT_DEBOUNCE_MS;
   if (v.debounce !== undefined) {
     debounceMs = Number(v.debounce);
@@ -228,8 +229,9 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     return restoreCommand({ root: opts.root, graph: g, moduleHash: loaded.moduleHash, name: opts.restore, settings: artifacts, buildId: newBuildId(), env: process.env, emit, ...(signal ? { signal } : {}) });
   }
   // On a terminal, a live view of what runs; elsewhere (CI, pipes) plain lines; --json as is.
-  const live = opts.json || opts.dryRun || opts.status || !isTerminal() ? undefined : liveReporter({ tty: { write: (s) => process.stdout.write(s), columns: () => process.stdout.columns ?? 80 }, explain: opts.explain });
-  const buildEmit = live?.emit ?? (opts.json ? emit : withWatchLines(emit));
+  // Loaded only when used: a build in a pipe or CI never pays for the live view or watch lines.
+  const live = opts.json || opts.dryRun || opts.status || !isTerminal() ? undefined : (await import('./report/live.ts')).liveReporter({ tty: { write: (s) => process.stdout.write(s), columns: () => process.stdout.columns ?? 80 }, explain: opts.explain });
+  const buildEmit = live?.emit ?? (opts.json || !opts.watch ? emit : withWatchLines(emit, (await import('./report/watch-lines.ts')).watchLines));
   if (opts.watch) {
     const { watch } = await import('./watch.ts');
     try {
@@ -295,7 +297,7 @@ function isTerminal(): boolean {
 }
 
 /** The plain reporter plus watch mode's lines. */
-function withWatchLines(emit: (e: BuildEvent) => void): (e: BuildEvent) => void {
+function withWatchLines(emit: (e: BuildEvent) => void, watchLines: (e: BuildEvent) => Array<{ err?: boolean; text: string }>): (e: BuildEvent) => void {
   return (e) => {
     emit(e);
     for (const l of watchLines(e)) (l.err ? stdio.err : stdio.out)(l.text);

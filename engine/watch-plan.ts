@@ -18,7 +18,7 @@ import type { WatchRoot } from './dirwatch.ts';
 export const CONFIG_GLOB = '*.config.json';
 
 /** Quiet period after a change before building: long enough for an editor's save (write, rename). */
-export const DEFAULT_DEBOUNCE_MS = 150;
+export { DEFAULT_DEBOUNCE_MS } from './cli.ts';
 
 export interface WatchPlan {
   roots: WatchRoot[];
