@@ -182,6 +182,9 @@ export function parseSacct(id: string, text: string): JobInfo | undefined {
   return undefined;
 }
 
+// Not zx: zx 8 crashes the whole process with an unhandled EPIPE when a client exits before
+// reading its standard input (sbatch refusing its options does), and it picks its shell and
+// quoting from PATH at import time. A plain spawn with its errors handled is the safer seam here.
 export const spawnExec = (env: NodeJS.ProcessEnv): Exec => (cmd, args, input) =>
   new Promise((resolve) => {
     const child = spawn(cmd, args, { env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
@@ -200,7 +203,11 @@ export const spawnExec = (env: NodeJS.ProcessEnv): Exec => (cmd, args, input) =>
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
-    if (input !== undefined) child.stdin!.end(input);
+    if (input !== undefined) {
+      // A client that exits without reading its input (bad options) must not crash the build.
+      child.stdin!.on('error', () => {});
+      child.stdin!.end(input);
+    }
   });
 
 /** Copies what a job has written to its output file so far into the sink. */
