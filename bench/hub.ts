@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO, ms, table } from './lib/measure.ts';
 
-const COPIED = ['hub.config.json', 'package.json', 'tsconfig.json', 'targets', 'rules', 'toolchain'];
+const COPIED = ['hub.config.json', 'package.json', 'tsconfig.json', 'engine', 'targets', 'rules', 'toolchain'];
 
 export interface HubPhase {
   label: string;

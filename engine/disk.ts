@@ -41,16 +41,7 @@ export class Disk {
 
   /** Writes via a temp file in the same directory and a rename, so readers never see half a file. */
   writeAtomic(rel: string, data: string | Uint8Array): void {
-    const abs = this.abs(rel);
-    fs.mkdirSync(path.dirname(abs), { recursive: true });
-    const tmp = `${abs}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-    try {
-      fs.writeFileSync(tmp, data);
-      fs.renameSync(tmp, abs);
-    } catch (e) {
-      fs.rmSync(tmp, { force: true });
-      throw e;
-    }
+    writeFileAtomic(this.abs(rel), data);
   }
 
   append(rel: string, line: string): void {
@@ -65,5 +56,18 @@ export class Disk {
   /** Wall clock in nanoseconds, for the racy-mtime guard. */
   nowNs(): bigint {
     return BigInt(Date.now()) * 1_000_000n;
+  }
+}
+
+/** The one atomic write of the engine (outputs of actions, the state log, the stat cache). */
+export function writeFileAtomic(abs: string, data: string | Uint8Array): void {
+  fs.mkdirSync(path.dirname(abs), { recursive: true });
+  const tmp = `${abs}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, abs);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
   }
 }

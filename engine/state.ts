@@ -3,6 +3,7 @@
 // at most the records of the targets that were running. A torn or corrupt line is skipped with a
 // warning; the affected target then simply looks stale. The log is compacted (temp + rename) at
 // the end of a build. The stat cache lives beside it and is only an optimisation.
+import { writeFileAtomic } from './disk.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FingerprintParts } from './fingerprint.ts';
@@ -212,7 +213,7 @@ export class StateStore {
       if (h.job) out.push(JSON.stringify(h.job));
     }
     this.close();
-    writeAtomic(path.join(this.dir, LOG), out.join('\n') + '\n');
+    writeFileAtomic(path.join(this.dir, LOG), out.join('\n') + '\n');
     this.lines = out.length;
     this.damaged = false;
   }
@@ -236,7 +237,7 @@ export class StateStore {
 
   saveStatCache(cache: Map<string, StatEntry>): void {
     fs.mkdirSync(this.dir, { recursive: true });
-    writeAtomic(path.join(this.dir, STAT), JSON.stringify(Object.fromEntries(cache)));
+    writeFileAtomic(path.join(this.dir, STAT), JSON.stringify(Object.fromEntries(cache)));
   }
 }
 
@@ -277,14 +278,3 @@ function isJsonOrEmpty(s: string): boolean {
   }
 }
 
-export function writeAtomic(abs: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(abs), { recursive: true });
-  const tmp = `${abs}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  try {
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, abs);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-}
