@@ -43,15 +43,15 @@ try {
   for (let i = 0; i < FILES; i++) fs.writeFileSync(path.join(root, `out/many/f${i}.json`), crypto.randomBytes(4096));
   console.log(`store benchmark in ${root} (${os.cpus().length} cores, ${MIB} MiB file, ${FILES} x 4 KiB files)`);
 
-  const { bundle } = time(`put ${MIB} MiB file (copy + sha256)`, () => snapshot(store, root, { 'out/model.bin': 'x' }));
+  const { outputSet: bundle } = time(`put ${MIB} MiB file (copy + sha256)`, () => snapshot(store, root, { 'out/model.bin': 'x' }));
   const h = bundle.files['out/model.bin']!.h;
   time(`put ${MIB} MiB file again, hash known (dedupe: no copy)`, () => snapshot(store, root, { 'out/model.bin': 'x' }, () => h));
   time(`restore ${MIB} MiB file (copy + verify + rename)`, () => materialize(store, root, bundle));
   const many = time(`put ${FILES} small files`, () => snapshot(store, root, { 'out/many/': 'x' }));
-  time(`restore ${FILES} small files (tree swapped in whole)`, () => materialize(store, root, many.bundle));
+  time(`restore ${FILES} small files (tree swapped in whole)`, () => materialize(store, root, many.outputSet));
   const cache = new ArtifactCache(path.join(root, '.hubmake/cache'), store);
   const key = cacheKey('f'.repeat(64), ['out/many/']);
-  const hashes = new Map(Object.entries(many.bundle.files).map(([f, r]) => [f, r.h]));
+  const hashes = new Map(Object.entries(many.outputSet.files).map(([f, r]) => [f, r.h]));
   time(`cache store entry of ${FILES} files (blobs there, hashes known)`, () => cache.store(key, 't', 'b', 1, root, { 'out/many/': 'x' }, (f) => hashes.get(f)));
   time(`cache lookup of that entry (parse + stat every blob)`, () => cache.lookup(key, true));
 

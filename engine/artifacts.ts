@@ -17,7 +17,7 @@ import { Lock } from './lock.ts';
 import { Preserver, sameOutputs, type Preservation } from './preserve.ts';
 import type { Target } from './spec.ts';
 import { partsOf, StateStore, type SuccessRecord } from './state.ts';
-import { BlobError, BlobStore, materialize, type Bundle } from './store.ts';
+import { BlobError, BlobStore, materialize, type OutputSet } from './store.ts';
 
 export interface ArtifactSettings {
   /** Cache directory (absolute); undefined: .hubmake/cache sharing the store's blobs. */
@@ -99,7 +99,7 @@ export class Artifacts {
   /** Writes a hit's outputs into the root, verified; throws BlobError (nothing changed) when damaged. */
   restore(hit: CacheHit, hasher: Hasher): { files: number; bytes: number } {
     const r = this.cache!.restore(hit.entry, this.root);
-    forget(hasher, hit.entry.bundle);
+    forget(hasher, hit.entry.outputSet);
     return r;
   }
 
@@ -174,7 +174,7 @@ function knownHash(hasher: Hasher): (rel: string) => string | undefined {
 }
 
 /** The hasher remembers paths it hashed in this build; outputs just rewritten must be hashed anew. */
-function forget(hasher: Hasher, b: Bundle): void {
+function forget(hasher: Hasher, b: OutputSet): void {
   for (const o of Object.keys(b.outputs)) {
     hasher.invalidate(o);
     hasher.invalidate(o.endsWith('/') ? o.slice(0, -1) : o);
@@ -227,11 +227,11 @@ export async function restoreCommand(o: RestoreOptions): Promise<number> {
     const current: Record<string, string> = {};
     for (const out of t.outputs) current[out] = hasher.hashPath(out);
     const t0 = Date.now();
-    const sources: Array<{ source: 'preserved' | 'cache'; from: string; bundle: Bundle }> = [];
+    const sources: Array<{ source: 'preserved' | 'cache'; from: string; outputSet: OutputSet }> = [];
     const good = a.preserver.goodFor(t.name, rec);
-    if (good) sources.push({ source: 'preserved', from: path.relative(o.root, a.preserver.manifestPath(t.name, 'good')), bundle: good.bundle });
+    if (good) sources.push({ source: 'preserved', from: path.relative(o.root, a.preserver.manifestPath(t.name, 'good')), outputSet: good.outputSet });
     const entry = a.cache!.lookup(cacheKey(digestOf(partsOf(rec)), t.outputs), true);
-    if (entry && sameOutputs(entry.bundle.outputs, rec.out)) sources.push({ source: 'cache', from: a.cacheDir, bundle: entry.bundle });
+    if (entry && sameOutputs(entry.outputSet.outputs, rec.out)) sources.push({ source: 'cache', from: a.cacheDir, outputSet: entry.outputSet });
     let done: { source: 'preserved' | 'cache'; from: string; files: number; bytes: number } | undefined;
     if (sameOutputs(current, rec.out)) done = { source: 'preserved', from: 'the files on disk (already the recorded ones)', files: 0, bytes: 0 };
     const problems: string[] = [];
@@ -241,7 +241,7 @@ export async function restoreCommand(o: RestoreOptions): Promise<number> {
       for (const out of t.outputs) if (current[out] !== MISSING && current[out] !== rec.out[out]) differing[out] = current[out]!;
       a.preserver.saveUnrecorded(t.name, differing, o.buildId);
       try {
-        const r = materialize(s.source === 'cache' ? a.cache!.blobs : a.store, o.root, s.bundle);
+        const r = materialize(s.source === 'cache' ? a.cache!.blobs : a.store, o.root, s.outputSet);
         done = { source: s.source, from: s.from, ...r };
       } catch (e) {
         if (!(e instanceof BlobError)) throw e;

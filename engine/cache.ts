@@ -11,7 +11,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BlobStore, blobsOf, complete, isBundle, materialize, readJson, snapshot, type Bundle, writeJsonAtomic } from './store.ts';
+import { BlobStore, blobsOf, complete, isOutputSet, materialize, readJson, snapshot, type OutputSet, writeJsonAtomic } from './store.ts';
 
 const VERSION = 1;
 
@@ -24,7 +24,7 @@ export interface CacheEntry {
   /** How long that run took. */
   ms: number;
   created: string;
-  bundle: Bundle;
+  outputSet: OutputSet;
 }
 
 export interface CacheStats {
@@ -78,7 +78,7 @@ export class ArtifactCache {
   lookup(key: string, touch: boolean): CacheEntry | undefined {
     const p = this.entryPath(key);
     const e = readJson(p);
-    if (!isEntry(e) || e.key !== key || !complete(this.blobs, e.bundle)) return undefined;
+    if (!isEntry(e) || e.key !== key || !complete(this.blobs, e.outputSet)) return undefined;
     if (touch) {
       try {
         const now = new Date();
@@ -96,13 +96,13 @@ export class ArtifactCache {
 
   /** Writes the entry's outputs into the root, verified (throws BlobError on a damaged blob). */
   restore(e: CacheEntry, root: string): { files: number; bytes: number } {
-    return materialize(this.blobs, root, e.bundle);
+    return materialize(this.blobs, root, e.outputSet);
   }
 
   /** Stores a successful run's outputs (`outputs`: declared output → recorded hash). */
   store(key: string, target: string, buildId: string, ms: number, root: string, outputs: Record<string, string>, known?: (rel: string) => string | undefined): CacheEntry {
-    const { bundle } = snapshot(this.blobs, root, outputs, known);
-    const e: CacheEntry = { v: VERSION, key, target, buildId, ms, created: new Date().toISOString(), bundle };
+    const { outputSet } = snapshot(this.blobs, root, outputs, known);
+    const e: CacheEntry = { v: VERSION, key, target, buildId, ms, created: new Date().toISOString(), outputSet };
     writeJsonAtomic(this.entryPath(key), e);
     return e;
   }
@@ -147,7 +147,7 @@ export class ArtifactCache {
     for (const { e } of this.entries()) {
       if (!e) continue;
       entries++;
-      for (const r of Object.values(e.bundle.files)) sizes.set(r.h, r.size);
+      for (const r of Object.values(e.outputSet.files)) sizes.set(r.h, r.size);
     }
     let bytes = 0;
     for (const s of sizes.values()) bytes += s;
@@ -174,7 +174,7 @@ export class ArtifactCache {
         continue;
       }
       live.push(x);
-      for (const r of Object.values(x.e.bundle.files)) {
+      for (const r of Object.values(x.e.outputSet.files)) {
         refs.set(r.h, (refs.get(r.h) ?? 0) + 1);
         sizes.set(r.h, r.size);
       }
@@ -188,7 +188,7 @@ export class ArtifactCache {
       fs.rmSync(x.path, { force: true });
       evicted++;
       kept--;
-      for (const h of new Set(blobsOf(x.e!.bundle))) {
+      for (const h of new Set(blobsOf(x.e!.outputSet))) {
         const n = refs.get(h)! - 1;
         if (n === 0) {
           refs.delete(h);
@@ -204,7 +204,7 @@ export class ArtifactCache {
   /** Blob hashes the entries refer to (for a sweep of a store the cache shares). */
   liveBlobs(): Set<string> {
     const out = new Set<string>();
-    for (const { e } of this.entries()) if (e) for (const h of blobsOf(e.bundle)) out.add(h);
+    for (const { e } of this.entries()) if (e) for (const h of blobsOf(e.outputSet)) out.add(h);
     return out;
   }
 }
@@ -212,5 +212,5 @@ export class ArtifactCache {
 function isEntry(v: unknown): v is CacheEntry {
   if (!v || typeof v !== 'object') return false;
   const e = v as CacheEntry;
-  return e.v === VERSION && typeof e.key === 'string' && typeof e.target === 'string' && typeof e.buildId === 'string' && typeof e.ms === 'number' && isBundle(e.bundle);
+  return e.v === VERSION && typeof e.key === 'string' && typeof e.target === 'string' && typeof e.buildId === 'string' && typeof e.ms === 'number' && isOutputSet(e.outputSet);
 }

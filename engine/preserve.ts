@@ -1,16 +1,16 @@
 // Never lose an artifact: before a target reruns, whatever it declared as outputs and is on disk
 // is copied into the content-addressed store, so that a rerun that fails or is killed after
-// truncating its outputs cannot destroy the last good bundle. A manifest per target names the
+// truncating its outputs cannot destroy the last good outputs. A manifest per target names the
 // blobs: `<name>.good.json` holds the outputs of the target's last successful record (written
 // only while the files on disk still match that record, so a second failed rerun never replaces
 // it with the wreck of the first); outputs that match no record (edited by hand, left by a failed
 // run) go to `<name>.unrecorded.json`, kept until the next such snapshot.
-// `--restore <target>` writes the good bundle back (or the cache entry of the same record).
+// `--restore <target>` writes the good outputs back (or the cache entry of the same record).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SuccessRecord } from './state.ts';
-import { BlobStore, blobsOf, complete, isBundle, readJson, snapshot, type Bundle, writeJsonAtomic } from './store.ts';
+import { BlobStore, blobsOf, complete, isOutputSet, readJson, snapshot, type OutputSet, writeJsonAtomic } from './store.ts';
 
 export interface PreservedManifest {
   v: 1;
@@ -21,7 +21,7 @@ export interface PreservedManifest {
   /** The build that took the copy. */
   by: string;
   at: string;
-  bundle: Bundle;
+  outputSet: OutputSet;
 }
 
 /** Where a target's last good outputs are kept (in the failed `finish` event and TargetOutcome). */
@@ -33,7 +33,7 @@ export interface PreservedInfo {
 }
 
 export interface Preservation {
-  /** The good bundle, when one matching the last success record exists. */
+  /** The good output set, when one matching the last success record exists. */
   good?: PreservedInfo;
   /** What this call copied (nothing when the store already had it). */
   copied?: { path: string; kind: 'good' | 'unrecorded'; files: number; bytes: number };
@@ -67,15 +67,15 @@ export class Preserver {
     const m = readJson(this.manifestPath(target, kind));
     if (!m || typeof m !== 'object') return undefined;
     const pm = m as PreservedManifest;
-    if (pm.v !== 1 || pm.target !== target || pm.kind !== kind || !isBundle(pm.bundle)) return undefined;
+    if (pm.v !== 1 || pm.target !== target || pm.kind !== kind || !isOutputSet(pm.outputSet)) return undefined;
     return pm;
   }
 
-  /** The good bundle of exactly this record, with every blob present. */
+  /** The good output set of exactly this record, with every blob present. */
   goodFor(target: string, rec: SuccessRecord | undefined): PreservedManifest | undefined {
     if (!rec) return undefined;
     const m = this.read(target, 'good');
-    if (!m || m.buildId !== rec.b || !sameOutputs(m.bundle.outputs, rec.out) || !complete(this.blobs, m.bundle)) return undefined;
+    if (!m || m.buildId !== rec.b || !sameOutputs(m.outputSet.outputs, rec.out) || !complete(this.blobs, m.outputSet)) return undefined;
     return m;
   }
 
@@ -92,12 +92,12 @@ export class Preserver {
     let good = this.goodFor(target, rec);
     if (Object.keys(present).length && !(matches && good)) {
       const kind = matches ? 'good' : 'unrecorded';
-      const { bundle, bytes } = snapshot(this.blobs, this.root, present, known);
-      const m: PreservedManifest = { v: 1, target, kind, by, at: new Date().toISOString(), bundle };
+      const { outputSet, bytes } = snapshot(this.blobs, this.root, present, known);
+      const m: PreservedManifest = { v: 1, target, kind, by, at: new Date().toISOString(), outputSet };
       if (kind === 'good') m.buildId = rec!.b;
       const p = this.manifestPath(target, kind);
       writeJsonAtomic(p, m);
-      res.copied = { path: this.display(p), kind, files: Object.keys(bundle.files).length, bytes };
+      res.copied = { path: this.display(p), kind, files: Object.keys(outputSet.files).length, bytes };
       if (kind === 'good') good = m;
     }
     if (good) res.good = { buildId: good.buildId!, path: this.display(this.manifestPath(target, 'good')) };
@@ -107,8 +107,8 @@ export class Preserver {
   /** Keeps a copy of outputs about to be overwritten by a restore, unless they are the good ones. */
   saveUnrecorded(target: string, present: Record<string, string>, by: string): void {
     if (!Object.keys(present).length) return;
-    const { bundle } = snapshot(this.blobs, this.root, present);
-    writeJsonAtomic(this.manifestPath(target, 'unrecorded'), { v: 1, target, kind: 'unrecorded', by, at: new Date().toISOString(), bundle } satisfies PreservedManifest);
+    const { outputSet } = snapshot(this.blobs, this.root, present);
+    writeJsonAtomic(this.manifestPath(target, 'unrecorded'), { v: 1, target, kind: 'unrecorded', by, at: new Date().toISOString(), outputSet } satisfies PreservedManifest);
   }
 
   /**
@@ -121,7 +121,7 @@ export class Preserver {
     const m = this.read(target, 'good');
     if (!m) return [];
     fs.rmSync(p, { force: true });
-    return blobsOf(m.bundle);
+    return blobsOf(m.outputSet);
   }
 
   /** Blobs the manifests refer to (protected from gc). */
@@ -134,7 +134,7 @@ export class Preserver {
     for (const n of names) {
       if (!n.endsWith('.json')) continue;
       const m = readJson(path.join(this.dir, n)) as PreservedManifest | undefined;
-      if (m && isBundle(m.bundle)) for (const h of blobsOf(m.bundle)) out.add(h);
+      if (m && isOutputSet(m.outputSet)) for (const h of blobsOf(m.outputSet)) out.add(h);
     }
     return out;
   }

@@ -26,7 +26,7 @@ export interface BlobRef {
 }
 
 /** A target's outputs as stored: what each declared output hashed to, and every file's blob. */
-export interface Bundle {
+export interface OutputSet {
   /** Declared output (directories end with `/`) → its recorded hash (file sha256 or `tree:...`). */
   outputs: Record<string, string>;
   /** Root-relative file path (files inside directory outputs included) → blob. */
@@ -178,34 +178,34 @@ export function filesUnder(root: string, dirOut: string): string[] {
  * recorded (absent outputs are left out); `known` may give a file's hash to skip copying bytes
  * the store already holds.
  */
-export function snapshot(store: BlobStore, root: string, hashes: Record<string, string>, known?: (rel: string) => string | undefined): { bundle: Bundle; bytes: number } {
-  const bundle: Bundle = { outputs: {}, files: {} };
+export function snapshot(store: BlobStore, root: string, hashes: Record<string, string>, known?: (rel: string) => string | undefined): { outputSet: OutputSet; bytes: number } {
+  const outputSet: OutputSet = { outputs: {}, files: {} };
   let bytes = 0;
   const add = (rel: string) => {
     const ref = store.put(path.join(root, rel), known?.(rel));
-    bundle.files[rel] = ref;
+    outputSet.files[rel] = ref;
     bytes += ref.size;
   };
   for (const [out, h] of Object.entries(hashes)) {
-    bundle.outputs[out] = h;
+    outputSet.outputs[out] = h;
     if (out.endsWith('/')) for (const f of filesUnder(root, out)) add(f);
     else add(out);
   }
-  return { bundle, bytes };
+  return { outputSet, bytes };
 }
 
-/** Every blob a bundle needs is present with its size. */
-export function complete(store: BlobStore, b: Bundle): boolean {
+/** Every blob an output set needs is present with its size. */
+export function complete(store: BlobStore, b: OutputSet): boolean {
   return Object.values(b.files).every((r) => store.has(r.h, r.size));
 }
 
 /**
- * Writes a bundle's outputs back into the root: every file is first copied next to its place and
+ * Writes an output set's outputs back into the root: every file is first copied next to its place and
  * verified, and only when all are good are they renamed into place (a directory output is built
  * beside the old one and swapped in whole, so no stray file of a failed run survives in it).
  * Throws BlobError, having changed nothing, when a blob is missing or damaged.
  */
-export function materialize(store: BlobStore, root: string, b: Bundle): { files: number; bytes: number } {
+export function materialize(store: BlobStore, root: string, b: OutputSet): { files: number; bytes: number } {
   const staged: Array<{ tmp: string; dest: string }> = [];
   let files = 0;
   let bytes = 0;
@@ -228,7 +228,7 @@ export function materialize(store: BlobStore, root: string, b: Bundle): { files:
         }
       } else {
         const ref = b.files[out];
-        if (!ref) throw new BlobError('-'.repeat(12), `for ${out} is not listed in the bundle`);
+        if (!ref) throw new BlobError('-'.repeat(12), `for ${out} is not listed in the outputSet`);
         store.fetch(ref, tmp);
         files++;
         bytes += ref.size;
@@ -252,15 +252,15 @@ export function materialize(store: BlobStore, root: string, b: Bundle): { files:
   return { files, bytes };
 }
 
-/** Blob hashes a bundle refers to. */
-export function blobsOf(b: Bundle): string[] {
+/** Blob hashes an output set refers to. */
+export function blobsOf(b: OutputSet): string[] {
   return Object.values(b.files).map((r) => r.h);
 }
 
-/** A bundle read from JSON written by someone else (another machine, a torn write): check its shape. */
-export function isBundle(v: unknown): v is Bundle {
+/** A outputSet read from JSON written by someone else (another machine, a torn write): check its shape. */
+export function isOutputSet(v: unknown): v is OutputSet {
   if (!v || typeof v !== 'object') return false;
-  const b = v as Bundle;
+  const b = v as OutputSet;
   if (!b.outputs || typeof b.outputs !== 'object' || !b.files || typeof b.files !== 'object') return false;
   for (const [k, h] of Object.entries(b.outputs)) if (typeof h !== 'string' || !k || path.isAbsolute(k) || k.split('/').includes('..')) return false;
   for (const [k, r] of Object.entries(b.files)) {

@@ -66,7 +66,7 @@ test('an entry whose blob is missing or has another size is a miss', () => {
   const k = cacheKey('3'.repeat(64), ['a.bin']);
   const e = cache.store(k, 'a', 'b1', 1, root, { 'a.bin': 'x' });
   assert.ok(cache.lookup(k, false));
-  const blob = store.pathOf(e.bundle.files['a.bin']!.h);
+  const blob = store.pathOf(e.outputSet.files['a.bin']!.h);
   fs.chmodSync(blob, 0o644);
   fs.appendFileSync(blob, '!');
   assert.is(cache.lookup(k, false), undefined);

@@ -97,7 +97,7 @@ test('directory outputs: snapshot keeps every file; materialize swaps the tree i
   w('bundle/sub/.meta', 'hidden');
   w('bundle/sub/deep/x.json', '{}');
   w('report.txt', 'report');
-  const { bundle, bytes } = snapshot(store, root, { 'bundle/': 'tree:whatever', 'report.txt': sha('report') });
+  const { outputSet: bundle, bytes } = snapshot(store, root, { 'bundle/': 'tree:whatever', 'report.txt': sha('report') });
   assert.equal(Object.keys(bundle.files).sort(), ['bundle/model.bin', 'bundle/sub/.meta', 'bundle/sub/deep/x.json', 'report.txt']);
   assert.is(bytes, 7 + 6 + 2 + 6);
   // A failed rerun wrecks the tree: truncates one file, adds a stray one, removes another.

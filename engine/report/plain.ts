@@ -95,7 +95,9 @@ export function plainReporter(opts: { explain: boolean; dryRun: boolean; io?: Ou
         io.err(`blocked ${e.target} (needs ${e.by.join(', ')}, which failed)`);
         break;
       case 'skipped':
-        if (e.why !== 'interrupted') io.err(`skipped ${e.target}: ${e.why}`);
+        // One line per target not started would bury the failure in a large graph; the closing
+        // line counts them, and --explain names each.
+        if (opts.explain && e.why !== 'interrupted') io.err(`skipped ${e.target}: ${e.why}`);
         break;
       case 'info':
         io.err(`${e.target ? `[${e.target}] ` : ''}${e.message}`);
