@@ -121,9 +121,13 @@ const latest = (xs: Array<string | undefined>) => xs.filter((x): x is string => 
 export function mergeRecords(records: JobRecord[]): { manifest: TrainingManifest; skipSummary: Record<string, unknown> } {
   const sorted = [...records].sort(byJob);
   const calls = sorted.map((r) => r.call).filter((c): c is NonNullable<JobRecord['call']> => !!c);
+  // A call skips every view whose Phase D data is missing at that moment, including views another
+  // call trains later (baseline may run before Phase D is made). A view with a job of its own is
+  // not skipped in the hub's account, whatever an earlier call saw.
+  const attempted = new Set(sorted.filter((r) => r.job).map((r) => `${Number(r.dose)}|${r.view}`));
   const skips = uniteSkips(
     sorted.flatMap((r) => [...(r.call?.skipped_views ?? []), ...(r.skip_summary?.skipped_views ?? [])]),
-  );
+  ).filter((e) => !attempted.has(`${Number(e.dose)}|${e.view}`));
   const first = calls[0] ?? {};
   const manifest: TrainingManifest = {
     timestamp: latest(calls.map((c) => c.timestamp)) ?? undefined,

@@ -99,6 +99,13 @@ test('each job record survives later calls: the merge holds every job and unites
   assert.equal(skipSummary.skipped_count, 1);
   // Same records in another order: byte-identical output.
   assert.equal(JSON.stringify(mergeRecords([r2, r1])), JSON.stringify(mergeRecords([r1, r2])));
+  // A call made before Phase D existed saw dense as missing; dense trained in its own call, so the
+  // hub does not report it as skipped.
+  const denseSkip = { dose: 1000.0, view: 'dense', reason: 'NPZ files not found' };
+  const early = makeRecord({ ...m2, skipped_views: [sparseSkip, denseSkip], skipped_count: 2 }, { skipped_views: [sparseSkip, denseSkip] }, 1000, 'baseline', 1);
+  const merged = mergeRecords([early, r1]);
+  assert.deepEqual((merged.manifest.skipped_views ?? []).map((e) => e.view), ['sparse']);
+  assert.equal(merged.skipSummary.skipped_count, 1);
 });
 
 test('a failed or missing job is recorded with its reason', () => {
