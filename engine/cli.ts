@@ -188,6 +188,25 @@ export function newBuildId(): string {
 
 /** Runs the command line; resolves to the exit code. */
 export async function main(argv: string[], signal?: AbortSignal): Promise<number> {
+  // Ctrl-C or SIGTERM while the targets module loads: nothing has been written yet, so note it and
+  // end with 130 before the build starts (the session installs its own handlers for the build).
+  let early: NodeJS.Signals | undefined;
+  const onEarly = (s: NodeJS.Signals) => {
+    early ??= s;
+  };
+  if (!signal) {
+    process.on('SIGINT', onEarly);
+    process.on('SIGTERM', onEarly);
+  }
+  try {
+    return await mainWith(argv, signal, () => early);
+  } finally {
+    process.off('SIGINT', onEarly);
+    process.off('SIGTERM', onEarly);
+  }
+}
+
+async function mainWith(argv: string[], signal: AbortSignal | undefined, interrupted: () => NodeJS.Signals | undefined): Promise<number> {
   let opts: CliOptions;
   try {
     opts = parseCli(argv);
@@ -227,6 +246,15 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
   }
   if (opts.restore !== undefined) {
     return restoreCommand({ root: opts.root, graph: g, moduleHash: loaded.moduleHash, name: opts.restore, settings: artifacts, buildId: newBuildId(), env: process.env, emit, ...(signal ? { signal } : {}) });
+  }
+  // Two turns of the event loop (the first check phase can come before the poll phase that reads
+  // the signal), so that a signal delivered while a synchronous module load held the loop is seen.
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  const sig = interrupted();
+  if (sig) {
+    stdio.err(`hubmake: ${sig} before the build started; nothing was changed`);
+    return 130;
   }
   // On a terminal, a live view of what runs; elsewhere (CI, pipes) plain lines; --json as is.
   // Loaded only when used: a build in a pipe or CI never pays for the live view or watch lines.

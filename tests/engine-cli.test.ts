@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cli, read, snapshot, started, tempRoot, write } from './lib/cli.ts';
+import { cli, cliAsync, read, snapshot, started, tempRoot, write } from './lib/cli.ts';
 
 const CHAIN = `
 export default [
@@ -306,6 +306,28 @@ test('a corrupted state file warns, treats targets as stale and continues', () =
   assert.is(r.code, 0, r.stderr);
   assert.ok(r.events.some((e) => e.type === 'warning' && /corrupt/.test(String(e.message))));
   assert.equal(started(cli(root, ['--json'])), []);
+});
+
+test('a signal while the targets module loads: exit 130 before the build starts, nothing written', async () => {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    const root = tempRoot();
+    // The module says when it starts loading, then holds the event loop as a slow module would.
+    write(root, 'targets/index.ts', `import fs from 'node:fs';
+fs.writeFileSync(${JSON.stringify(root)} + '/loading', '');
+const t0 = Date.now(); while (Date.now() - t0 < 1500) {}
+export default [{ outputs: ['a.txt'], run: 'echo > a.txt' }];`);
+    const child = cliAsync(root, []);
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    const done = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    while (!fs.existsSync(path.join(root, 'loading'))) await new Promise((r) => setTimeout(r, 20));
+    child.kill(sig);
+    const code = await done;
+    assert.is(code, 130, `${sig}: ${stderr}`);
+    assert.match(stderr, `${sig} before the build started; nothing was changed`);
+    assert.not.ok(fs.existsSync(path.join(root, 'a.txt')));
+    assert.not.ok(fs.existsSync(path.join(root, '.hubmake')));
+  }
 });
 
 test.run();
