@@ -3,7 +3,7 @@
 // Staleness is decided when a target's dependencies have finished, not up front, because early
 // cutoff needs their new output hashes. Everything it has to say goes out as events.
 import { decide, type Decision, type Reason } from './decide.ts';
-import { Disk } from './disk.ts';
+import { Disk, removeTempLitter } from './disk.ts';
 import type { BuildEvent, Listener } from './events.ts';
 import { computeFingerprint, type Fingerprint } from './fingerprint.ts';
 import type { Graph } from './graph.ts';
@@ -221,6 +221,11 @@ class Builder {
   private async execute(t: Target, fp: Fingerprint, degraded: boolean, hit?: CacheHit): Promise<void> {
     const o = this.o;
     const name = t.name;
+    if (o.state.history.get(name)?.unfinished) {
+      // Killed mid-run last time: its half-written temp files may lie beside the outputs.
+      const litter = t.outputs.flatMap((p) => removeTempLitter(path.join(o.root, p)));
+      if (litter.length) o.emit({ type: 'info', target: name, message: `removed ${litter.length} temp file(s) left by a killed build: ${litter.map((f) => path.relative(o.root, f)).join(', ')}` });
+    }
     const preserved = this.preserveOutputs(t);
     if (hit && this.restoreFromCache(t, fp, hit)) return;
     const t0 = Date.now();

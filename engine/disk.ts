@@ -71,3 +71,39 @@ export function writeFileAtomic(abs: string, data: string | Uint8Array): void {
     throw e;
   }
 }
+
+/**
+ * Temp files that a killed build left next to an output: `<output>.tmp-<pid>-<rand>` (atomic
+ * writes) and `<output>.hubmake-restore-<pid>-<hex>` (restores). Only names of exactly that shape,
+ * whose writing process is gone, are removed: they are the build's own, never a user's file.
+ */
+export function removeTempLitter(abs: string): string[] {
+  const dir = path.dirname(abs);
+  const base = path.basename(abs.endsWith('/') ? abs.slice(0, -1) : abs);
+  const shape = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(?:tmp|hubmake-restore)-(\\d+)-[0-9a-z]+$`);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const n of names) {
+    const m = shape.exec(n);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    try {
+      fs.rmSync(path.join(dir, n), { recursive: true, force: true });
+      removed.push(path.join(dir, n));
+    } catch { /* leave it */ }
+  }
+  return removed;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,8 +1,9 @@
 // One build session in a root: take the lock, load the state, build, save, release. Shared by
 // the command line and watch mode; the lock and state are never touched by a dry run.
 import os from 'node:os';
+import path from 'node:path';
 import { build } from './builder.ts';
-import { Disk } from './disk.ts';
+import { Disk, removeTempLitter } from './disk.ts';
 import type { Listener } from './events.ts';
 import { Hasher, type StatEntry } from './hash.ts';
 import type { Loaded } from './load.ts';
@@ -77,6 +78,8 @@ export async function runBuild(o: SessionOptions): Promise<number> {
   try {
     if (!o.dryRun) {
       await lock.acquire((h) => o.emit({ type: 'lock-wait', pid: h.pid, host: h.host, since: h.started }), signal);
+      // A build killed while compacting the log or saving the stat cache leaves their temp files.
+      for (const f of ['log.jsonl', 'stat.json']) removeTempLitter(path.join(state.dir, f));
     }
     state.load();
     if (!o.dryRun && [...state.history.values()].some((h) => h.unfinished)) {

@@ -1,4 +1,5 @@
 // End-to-end tests of the engine through the real command line, in temporary roots.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -306,6 +307,27 @@ test('a corrupted state file warns, treats targets as stale and continues', () =
   assert.is(r.code, 0, r.stderr);
   assert.ok(r.events.some((e) => e.type === 'warning' && /corrupt/.test(String(e.message))));
   assert.equal(started(cli(root, ['--json'])), []);
+});
+
+test('temp files a killed build left beside an unfinished target are removed; look-alike user files stay', () => {
+  const root = tempRoot();
+  write(root, 'targets/index.ts', `export default [{ outputs: ['out/o.txt'], run: 'mkdir -p out && echo done > out/o.txt' }];`);
+  assert.is(cli(root, []).code, 0);
+  // A pid that surely ended: a process that has already exited.
+  const dead = spawnSync('true').pid;
+  write(root, `out/o.txt.tmp-${dead}-ab12cd`, 'half');
+  write(root, `out/o.txt.hubmake-restore-${dead}-0123456789ab`, 'half');
+  write(root, `out/o.txt.tmp-${process.pid}-ab12cd`, 'a live writer');
+  write(root, 'out/o.txt.tmp-notes', 'mine');
+  write(root, `.hubmake/log.jsonl.tmp-${dead}-zz99`, 'half');
+  // The state says the target started and never finished (what a kill leaves).
+  fs.appendFileSync(path.join(root, '.hubmake/log.jsonl'), `\n${JSON.stringify({ k: 'start', t: 'out/o.txt', b: 'killed' })}\n`);
+  const r = cli(root, ['--json', '--no-cache']);
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(started(r), ['out/o.txt']);
+  assert.ok(r.events.some((e) => e.type === 'info' && /removed 2 temp file/.test(String(e.message))));
+  assert.equal(fs.readdirSync(path.join(root, 'out')).sort(), ['o.txt', `o.txt.tmp-${process.pid}-ab12cd`, 'o.txt.tmp-notes']);
+  assert.not.ok(fs.existsSync(path.join(root, `.hubmake/log.jsonl.tmp-${dead}-zz99`)));
 });
 
 test('a signal while the targets module loads: exit 130 before the build starts, nothing written', async () => {
