@@ -1,49 +1,14 @@
 // The artifact cache end to end through the CLI: a fingerprint seen before restores its outputs
 // instead of running the command (after a revert, and across roots sharing --cache-dir), and a
 // damaged or unparsable entry is ignored. Policies (gc, opting out) are in cache-policy.test.ts.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cli, cliAsync, read, tempRoot, write, type CliResult } from './lib/cli.ts';
+import { cli, cliAsync, read } from './lib/cli.ts';
+import { buildIdOf, modelSha, ranCount, root, starts } from './lib/cacheFixture.ts';
 
-const sha = (b: string | Buffer) => crypto.createHash('sha256').update(b).digest('hex');
-
-/** A training-like target: params from $LR; 2000 random bytes, so equal bytes prove a restore. */
-function module(opts: { cache?: boolean; rebuild?: 'missing' } = {}): string {
-  const extra = [opts.cache === false ? 'cache: false,' : '', opts.rebuild ? `rebuild: '${opts.rebuild}',` : ''].join(' ');
-  return `
-const lr = process.env.LR ?? '0.1';
-export default [
-  {
-    name: 'train',
-    outputs: ['out/model.bin', 'out/bundle/'],
-    params: { lr },
-    log: 'logs/train.log',
-    ${extra}
-    run: 'echo train >> ran.txt; mkdir -p out/bundle; head -c 2000 /dev/urandom > out/model.bin; echo "lr ' + lr + '" > out/bundle/params.txt',
-  },
-  { name: 'eval', outputs: ['out/eval.txt'], inputs: ['out/model.bin'], run: 'echo eval >> ran.txt; sha256sum out/model.bin > out/eval.txt' },
-];
-`;
-}
-
-function ranCount(root: string, what: string): number {
-  if (!fs.existsSync(path.join(root, 'ran.txt'))) return 0;
-  return read(root, 'ran.txt').split('\n').filter((l) => l === what).length;
-}
-
-const modelSha = (root: string) => sha(fs.readFileSync(path.join(root, 'out/model.bin')));
-const buildIdOf = (r: CliResult) => String(r.events.find((e) => e.type === 'build-start')!.buildId);
-const starts = (r: CliResult) => r.events.filter((e) => e.type === 'start').map((e) => String(e.target));
-
-function root(mod = module()): string {
-  const r = tempRoot('hubmake-cache-');
-  write(r, 'targets/index.ts', mod);
-  return r;
-}
 
 test('params A -> B -> A: the third build runs no command and restores A\'s exact bytes', () => {
   const r = root();
