@@ -3,6 +3,8 @@
 // the real CLI killed at a random moment (SIGKILL of the whole process tree, or SIGINT/SIGTERM),
 // then a second build, and a verdict: do the outputs equal a clean build's, and did only targets
 // that were running or not yet built run again?
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -434,4 +436,26 @@ export function verdict(results: TrialResult[]): string {
     .filter((r) => r.problems.length)
     .map((r) => `seed ${r.seed} (${r.fault}, ${r.incremental ? 'incremental' : 'from scratch'}, signalled after ${r.killedAfterMs} ms, root kept at ${r.root}):\n  ${r.problems.join('\n  ')}`)
     .join('\n');
+}
+
+/**
+ * The CI crash trial over seeds BASE+first .. BASE+first+trials-1, registered as one uvu test
+ * (reliability-crash and reliability-crash-b each take half, to keep each file short).
+ */
+export function sigkillTrials(first: number, trials: number): void {
+  const BASE = Number(process.env.HUBMAKE_CRASH_SEED ?? 1000);
+  const FIRST = first;
+  const TRIALS = trials;
+  test(`SIGKILL of the whole process tree at a random moment (seeds ${BASE + FIRST}..${BASE + FIRST + TRIALS - 1}): the next build equals a clean build and reruns only unfinished targets`, async () => {
+    const seeds = Array.from({ length: TRIALS }, (_, i) => BASE + FIRST + i);
+    const results = await runTrials(seeds, (seed) => ({ seed, fault: 'SIGKILL', rebuild: 'in-process', checkNoop: seed % 3 === 0 }), 4);
+    assert.is(results.length, TRIALS);
+    // The kills must land inside builds, not only before or after them, or the test proves little.
+    const midBuild = results.filter((r) => r.startedBefore.length > 0 && r.faultedExit === null);
+    assert.ok(midBuild.length >= TRIALS / 3, `only ${midBuild.length} of ${TRIALS} kills landed while targets ran`);
+    const withFinished = results.filter((r) => r.finishedBefore.length > 0 && r.faultedExit === null);
+    assert.ok(withFinished.length >= 3, `only ${withFinished.length} kills came after some target had finished`);
+    const bad = verdict(results);
+    assert.is(bad, '', `bad outcomes:\n${bad}`);
+  });
 }
