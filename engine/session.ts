@@ -1,6 +1,5 @@
 // One build session in a root: take the lock, load the state, build, save, release. Shared by
 // the command line and watch mode; the lock and state are never touched by a dry run.
-import os from 'node:os';
 import path from 'node:path';
 import { build } from './builder.ts';
 import { Disk, removeTempLitter } from './disk.ts';
@@ -149,4 +148,3 @@ export async function runBuild(o: SessionOptions): Promise<number> {
   }
 }
 
-export const hostName = os.hostname;

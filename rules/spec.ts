@@ -1,6 +1,3 @@
-// The spec type the rules produce: the engine's TargetSpec, plus `pool` until engine/types.ts
-// declares it (targets naming the same pool never run at the same time).
-import type { TargetSpec } from '../engine/types.ts';
-
-export type HubSpec = TargetSpec & { pool?: string };
-export type { ActionContext, TargetOutcome } from '../engine/types.ts';
+// The spec type the rules produce: the engine's public TargetSpec (rules know the engine's
+// declaration API, never its internals).
+export type { TargetSpec as HubSpec, ActionContext, TargetOutcome } from '../engine/types.ts';
