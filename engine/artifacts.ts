@@ -6,7 +6,7 @@
 // A shared cache (--cache-dir / HUBMAKE_CACHE_DIR) keeps entries and blobs in its own directory.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ArtifactCache, cacheKey, formatBytes, parseSize, type CacheEntry, type GcResult } from './cache.ts';
+import { ArtifactCache, cacheKey, parseSize, type CacheEntry, type GcResult } from './cache.ts';
 import { DeclarationError } from './errors.ts';
 import type { Listener } from './events.ts';
 import { digestOf, computeFingerprint } from './fingerprint.ts';
@@ -180,10 +180,6 @@ function forget(hasher: Hasher, b: OutputSet): void {
     hasher.invalidate(o.endsWith('/') ? o.slice(0, -1) : o);
   }
   for (const f of Object.keys(b.files)) hasher.invalidate(f);
-}
-
-export function describeGc(r: GcResult, limit: number | undefined): string {
-  return `hubmake: cache gc: evicted ${r.evicted} entr${r.evicted === 1 ? 'y' : 'ies'}, removed ${r.removedBlobs} blob(s) (${formatBytes(r.freedBytes)}); ${r.entries} entries, ${formatBytes(r.bytes)} kept${limit !== undefined ? ` (limit ${formatBytes(limit)})` : ''}`;
 }
 
 export interface RestoreOptions {

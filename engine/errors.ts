@@ -27,10 +27,3 @@ export class DeclarationError extends Error {
   }
 }
 
-export function declarationError(target: string | undefined, field: string | undefined, message: string, hint?: string): DeclarationError {
-  const d: Diagnostic = { message };
-  if (target !== undefined) d.target = target;
-  if (field !== undefined) d.field = field;
-  if (hint !== undefined) d.hint = hint;
-  return new DeclarationError(d);
-}

@@ -4,7 +4,6 @@
 // trusted next time (git's "racy" problem): it is re-hashed.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import fg from 'fast-glob';
 import type { Disk, FileStat } from './disk.ts';
 
@@ -130,6 +129,3 @@ export function hashFileBytes(abs: string, _size: number): string {
   return h.digest('hex');
 }
 
-export function relTo(root: string, abs: string): string {
-  return path.relative(root, abs).split(path.sep).join('/');
-}
