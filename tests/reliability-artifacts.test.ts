@@ -20,6 +20,17 @@ function fingerprintFiles(root: string, files: string[]): Record<string, string>
   return out;
 }
 
+/** A tiny tmpfs to make a disk full; false (with a note) where mounting is not permitted. */
+function mountSmallTmpfs(dir: string, size: string): boolean {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'ignore' });
+    return true;
+  } catch {
+    console.log('  (skipped: mounting a small tmpfs is not permitted here, so a full disk cannot be simulated)');
+    return false;
+  }
+}
+
 const UNRELATED = ['notes.txt', 'out/keep.me', 'out/a.txt.bak', 'out/a.txt.tmp-1-abcdef', 'out/d-sibling.txt', 'data/raw.bin'];
 const ran = (root: string) => (fs.existsSync(path.join(root, 'ran.log')) ? read(root, 'ran.log').split('\n').filter(Boolean) : []);
 
@@ -132,10 +143,7 @@ test('a full disk (a 64 KiB tmpfs): command, action and log each fail naming ENO
   const root = tempRoot('hubmake-art-');
   const full = path.join(root, 'full');
   fs.mkdirSync(full);
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', full], { stdio: 'ignore' });
-  } catch {
-    console.log('  (skipped: mounting a small tmpfs is not permitted here, so a full disk cannot be simulated)');
+  if (!mountSmallTmpfs(full, '64k')) {
     fs.rmSync(root, { recursive: true, force: true });
     return;
   }
@@ -169,10 +177,7 @@ test('a full disk under the state directory: a clear error (no stack), targets t
   const root = tempRoot('hubmake-art-');
   const state = path.join(root, '.hubmake');
   fs.mkdirSync(state);
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', state], { stdio: 'ignore' });
-  } catch {
-    console.log('  (skipped: mounting a small tmpfs is not permitted here, so a full disk cannot be simulated)');
+  if (!mountSmallTmpfs(state, '16k')) {
     fs.rmSync(root, { recursive: true, force: true });
     return;
   }
