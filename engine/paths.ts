@@ -5,12 +5,18 @@ import path from 'node:path';
 
 /** Normalises a root-relative path (posix separators, no `./`), keeping a trailing `/` for directories. */
 export function normalizeRel(p: string): string {
+  // Most declared paths are already normal: checking costs a regex, normalising a path.posix call
+  // and a string per path (100,000 of each in a no-op build of 100,000 targets).
+  if (p !== '' && !NEEDS_NORMALIZING.test(p)) return p;
   const isDir = p.endsWith('/');
   let n = path.posix.normalize(p.replace(/\\/g, '/'));
   if (n.startsWith('./')) n = n.slice(2);
   if (n.endsWith('/')) n = n.slice(0, -1);
   return isDir && n !== '.' ? `${n}/` : n;
 }
+
+/** Backslashes, `//`, or a `.`/`..` segment: anything path.posix.normalize would change. */
+const NEEDS_NORMALIZING = /\\|\/\/|(?:^|\/)\.{1,2}(?:\/|$)/;
 
 /** Lookups in one directory after which it is listed once instead of lstat-ed path by path. */
 const LIST_AFTER = 64;
@@ -54,6 +60,11 @@ export class RealPaths {
     return st;
   }
 
+  /** lstat (undefined when missing), served from a directory listing once a directory is asked about often. */
+  lstatOf(p: string): fs.Stats | fs.Dirent | undefined {
+    return this.lstat(p);
+  }
+
   /** fs.existsSync, with one lstat for the usual case of a path that is no symlink. */
   exists(p: string): boolean {
     const st = this.lstat(p);
@@ -76,6 +87,51 @@ export class RealPaths {
     const real = st && !st.isSymbolicLink() ? path.join(this.of(parent), path.basename(p)) : realpathOr(p);
     this.memo.set(p, real);
     return real;
+  }
+}
+
+/**
+ * Where the build may write, for one validation pass: escapesRoot's answer, computed once per
+ * directory. An output in a directory that exists and resolves inside the root is safe unless the
+ * output itself is a symlink; only such outputs (and those in missing directories) take the full
+ * walk. 10,000 outputs in one directory cost one realpath and one listing.
+ */
+export class WriteGuard {
+  private readonly dirs = new Map<string, boolean>();
+  private realRoot: string | undefined;
+  constructor(private readonly root: string, private readonly realPaths: RealPaths = new RealPaths()) {}
+
+  /** Why `rel` (normalised) may not be written, or undefined when it may. */
+  check(rel: string): string | undefined {
+    if (rel === '' || rel === '.' || rel === './' || rel.startsWith('/') || rel === '..' || rel.startsWith('../')) return escapesRoot(this.root, rel, this.realPaths);
+    const n = rel.endsWith('/') ? rel.slice(0, -1) : rel;
+    const slash = n.lastIndexOf('/');
+    const dir = slash < 0 ? '' : n.slice(0, slash);
+    if (this.safeDir(dir)) {
+      let st: fs.Stats | fs.Dirent | undefined | null = null;
+      try {
+        st = this.realPaths.lstatOf(`${this.root}/${n}`);
+      } catch { /* ENAMETOOLONG, EACCES...: the full walk names it */ }
+      if (st !== null && !st?.isSymbolicLink()) return undefined;
+    }
+    return escapesRoot(this.root, rel, this.realPaths);
+  }
+
+  /** The directory exists, is a directory, and its real path lies inside the root's. */
+  private safeDir(dir: string): boolean {
+    let ok = this.dirs.get(dir);
+    if (ok !== undefined) return ok;
+    ok = false;
+    try {
+      const abs = dir === '' ? this.root : `${this.root}/${dir}`;
+      if (fs.statSync(abs, { throwIfNoEntry: false })?.isDirectory()) {
+        this.realRoot ??= this.realPaths.of(this.root);
+        const real = fs.realpathSync(abs);
+        ok = real === this.realRoot || real.startsWith(this.realRoot + path.sep);
+      }
+    } catch { /* unreadable: the full walk names why */ }
+    this.dirs.set(dir, ok);
+    return ok;
   }
 }
 

@@ -3,7 +3,7 @@
 import fg from 'fast-glob';
 import { canonicalJson, CanonicalError } from './canonical.ts';
 import { DeclarationError, type Diagnostic } from './errors.ts';
-import { escapesRoot, normalizeRel, RealPaths } from './paths.ts';
+import { normalizeRel, WriteGuard } from './paths.ts';
 import type { Action, SlurmOptions, TargetSpec } from './types.ts';
 
 /** A validated target. Paths are normalised; directories keep their trailing `/`. */
@@ -52,16 +52,16 @@ export function validateSpecs(exported: unknown, root: string): Target[] {
   }
   const errors: Diagnostic[] = [];
   const targets: Target[] = [];
-  const realPaths = new RealPaths();
+  const guard = new WriteGuard(root);
   exported.forEach((raw, i) => {
-    const t = validateOne(raw, i, root, errors, realPaths);
+    const t = validateOne(raw, i, root, errors, guard);
     if (t) targets.push(t);
   });
   if (errors.length) throw new DeclarationError(errors);
   return targets;
 }
 
-function validateOne(raw: unknown, index: number, root: string, errors: Diagnostic[], realPaths: RealPaths): Target | undefined {
+function validateOne(raw: unknown, index: number, root: string, errors: Diagnostic[], guard: WriteGuard): Target | undefined {
   const label0 = `#${index}`;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     errors.push({ target: label0, message: `a target spec must be an object, got ${describe(raw)}` });
@@ -69,90 +69,47 @@ function validateOne(raw: unknown, index: number, root: string, errors: Diagnost
   }
   const s = raw as Record<string, unknown>;
   const nameGuess = typeof s.name === 'string' ? s.name : Array.isArray(s.outputs) && typeof s.outputs[0] === 'string' ? normalizeRel(s.outputs[0]) : label0;
-  const err = (field: string, message: string, hint?: string) => {
-    const d: Diagnostic = { target: nameGuess, field, message };
-    if (hint) d.hint = hint;
-    errors.push(d);
-  };
+  const err = new SpecErrors(errors, nameGuess);
   for (const k of Object.keys(s)) {
-    if (!KNOWN.has(k)) err(k, `unknown field '${k}'`, `known fields: ${[...KNOWN].join(', ')}`);
+    if (!KNOWN.has(k)) err.add(k, `unknown field '${k}'`, `known fields: ${[...KNOWN].join(', ')}`);
   }
-  const strings = (field: string): string[] => {
-    const v = s[field];
-    if (v === undefined) return [];
-    if (!Array.isArray(v)) {
-      err(field, `must be an array of strings, got ${describe(v)}`);
-      return [];
-    }
-    const out: string[] = [];
-    v.forEach((x, i) => {
-      if (typeof x !== 'string' || x === '') err(`${field}[${i}]`, `must be a non-empty string, got ${describe(x)}`);
-      // No path, name or variable can hold a NUL byte (the file system would throw later).
-      else if (x.includes('\0')) err(`${field}[${i}]`, `${JSON.stringify(x)} contains a NUL byte`);
-      else out.push(x);
-    });
-    return out;
-  };
-  const optString = (field: string): string | undefined => {
-    const v = s[field];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'string' || v === '') {
-      err(field, `must be a non-empty string, got ${describe(v)}`);
-      return undefined;
-    }
-    if (v.includes('\0')) {
-      err(field, `${JSON.stringify(v)} contains a NUL byte`);
-      return undefined;
-    }
-    return v;
-  };
-  const optBool = (field: string, dflt: boolean): boolean => {
-    const v = s[field];
-    if (v === undefined) return dflt;
-    if (typeof v !== 'boolean') {
-      err(field, `must be true or false, got ${describe(v)}`);
-      return dflt;
-    }
-    return v;
-  };
-
-  const outputs = strings('outputs').map(normalizeRel);
-  const inputs = strings('inputs').map((p) => (isGlob(p) ? p.replace(/^\.\//, '') : normalizeRel(p)));
-  const deps = strings('deps');
-  const env = strings('env');
-  const name = optString('name') ?? outputs[0];
-  const description = optString('description');
-  const pool = optString('pool');
-  let log = optString('log');
+  const outputs = strings(s, 'outputs', err).map(normalizeRel);
+  const inputs = strings(s, 'inputs', err).map((p) => (isGlob(p) ? p.replace(/^\.\//, '') : normalizeRel(p)));
+  const deps = strings(s, 'deps', err);
+  const env = strings(s, 'env', err);
+  const name = optString(s, 'name', err) ?? outputs[0];
+  const description = optString(s, 'description', err);
+  const pool = optString(s, 'pool', err);
+  let log = optString(s, 'log', err);
   if (log !== undefined) log = normalizeRel(log);
-  const runOnFailure = optBool('runOnFailure', false);
-  const cache = optBool('cache', true);
+  const runOnFailure = optBool(s, 'runOnFailure', false, err);
+  const cache = optBool(s, 'cache', true, err);
 
   let run: string | Action | undefined;
   if (s.run !== undefined) {
     if (typeof s.run === 'string' && s.run.trim() !== '') run = s.run;
     else if (typeof s.run === 'function') run = s.run as Action;
-    else err('run', `must be a shell command string or a function, got ${describe(s.run)}`);
+    else err.add('run', `must be a shell command string or a function, got ${describe(s.run)}`);
   }
   let rebuild: 'stale' | 'missing' = 'stale';
   if (s.rebuild !== undefined) {
     if (s.rebuild === 'stale' || s.rebuild === 'missing') rebuild = s.rebuild;
-    else err('rebuild', `must be 'stale' or 'missing', got ${describe(s.rebuild)}`);
+    else err.add('rebuild', `must be 'stale' or 'missing', got ${describe(s.rebuild)}`);
   }
   let executor: 'local' | 'slurm' = 'local';
   if (s.executor !== undefined) {
     if (s.executor === 'local' || s.executor === 'slurm') executor = s.executor;
-    else err('executor', `must be 'local' or 'slurm', got ${describe(s.executor)}`);
+    else err.add('executor', `must be 'local' or 'slurm', got ${describe(s.executor)}`);
   }
   let slurm: SlurmOptions | undefined;
   if (s.slurm !== undefined) {
-    if (s.slurm === null || typeof s.slurm !== 'object' || Array.isArray(s.slurm)) err('slurm', `must be an object, got ${describe(s.slurm)}`);
+    if (s.slurm === null || typeof s.slurm !== 'object' || Array.isArray(s.slurm)) err.add('slurm', `must be an object, got ${describe(s.slurm)}`);
     else {
       const so = s.slurm as Record<string, unknown>;
-      for (const k of Object.keys(so)) if (!SLURM_KNOWN.has(k)) err(`slurm.${k}`, `unknown field`, `known: ${[...SLURM_KNOWN].join(', ')}`);
-      if (so.cpus !== undefined && !(Number.isInteger(so.cpus) && (so.cpus as number) > 0)) err('slurm.cpus', 'must be a positive integer');
-      for (const k of ['partition', 'time', 'mem', 'gres', 'account']) if (so[k] !== undefined && typeof so[k] !== 'string') err(`slurm.${k}`, 'must be a string');
-      if (so.args !== undefined && !(Array.isArray(so.args) && so.args.every((a) => typeof a === 'string'))) err('slurm.args', 'must be an array of strings');
+      for (const k of Object.keys(so)) if (!SLURM_KNOWN.has(k)) err.add(`slurm.${k}`, `unknown field`, `known: ${[...SLURM_KNOWN].join(', ')}`);
+      if (so.cpus !== undefined && !(Number.isInteger(so.cpus) && (so.cpus as number) > 0)) err.add('slurm.cpus', 'must be a positive integer');
+      for (const k of ['partition', 'time', 'mem', 'gres', 'account']) if (so[k] !== undefined && typeof so[k] !== 'string') err.add(`slurm.${k}`, 'must be a string');
+      if (so.args !== undefined && !(Array.isArray(so.args) && so.args.every((a) => typeof a === 'string'))) err.add('slurm.args', 'must be an array of strings');
       slurm = so as SlurmOptions;
     }
   }
@@ -161,35 +118,95 @@ function validateOne(raw: unknown, index: number, root: string, errors: Diagnost
     try {
       paramsJson = canonicalJson(s.params);
     } catch (e) {
-      if (e instanceof CanonicalError) err(e.path, e.message, 'params must be plain JSON data');
+      if (e instanceof CanonicalError) err.add(e.path, e.message, 'params must be plain JSON data');
       else throw e;
     }
   }
 
   const alias = outputs.length === 0 && run === undefined;
-  if (executor === 'slurm' && typeof run === 'function') err('executor', "an in-process action cannot run on Slurm", "give the target a shell command in `run`, or drop executor: 'slurm'");
-  if (run !== undefined && outputs.length === 0) err('outputs', 'a target with `run` must declare at least one output', 'list the files the command writes in `outputs`');
-  if (outputs.length === 0 && run === undefined && deps.length === 0 && inputs.length === 0) err('outputs', 'declares no outputs, run or deps', 'give it outputs and run, or deps to make it an alias');
-  if (outputs.length > 0 && run === undefined) err('run', 'a target with outputs needs `run` (a command or a function)');
-  if (alias && typeof s.name !== 'string') err('name', 'an alias (deps without outputs) needs a name');
+  if (executor === 'slurm' && typeof run === 'function') err.add('executor', "an in-process action cannot run on Slurm", "give the target a shell command in `run`, or drop executor: 'slurm'");
+  if (run !== undefined && outputs.length === 0) err.add('outputs', 'a target with `run` must declare at least one output', 'list the files the command writes in `outputs`');
+  if (outputs.length === 0 && run === undefined && deps.length === 0 && inputs.length === 0) err.add('outputs', 'declares no outputs, run or deps', 'give it outputs and run, or deps to make it an alias');
+  if (outputs.length > 0 && run === undefined) err.add('run', 'a target with outputs needs `run` (a command or a function)');
+  if (alias && typeof s.name !== 'string') err.add('name', 'an alias (deps without outputs) needs a name');
   outputs.forEach((o, i) => {
-    if (isGlob(o)) err(`outputs[${i}]`, `'${o}' is a glob pattern; outputs must be literal paths`);
-    const why = escapesRoot(root, o, realPaths);
-    if (why) err(`outputs[${i}]`, `'${o}' ${why}`, 'outputs must stay inside the root directory');
+    if (isGlob(o)) err.add(`outputs[${i}]`, `'${o}' is a glob pattern; outputs must be literal paths`);
+    const why = guard.check(o);
+    if (why) err.add(`outputs[${i}]`, `'${o}' ${why}`, 'outputs must stay inside the root directory');
   });
   if (log !== undefined) {
-    const why = escapesRoot(root, log, realPaths);
-    if (why) err('log', `'${log}' ${why}`, 'logs must stay inside the root directory');
-    if (log.endsWith('/')) err('log', `'${log}' is a directory; name a file`);
+    const why = guard.check(log);
+    if (why) err.add('log', `'${log}' ${why}`, 'logs must stay inside the root directory');
+    if (log.endsWith('/')) err.add('log', `'${log}' is a directory; name a file`);
   }
   inputs.forEach((p, i) => {
-    if (isAbsoluteLike(p)) err(`inputs[${i}]`, `'${p}' is absolute; declare inputs relative to the root`);
+    if (isAbsoluteLike(p)) err.add(`inputs[${i}]`, `'${p}' is absolute; declare inputs relative to the root`);
   });
   if (name === undefined) return undefined;
   return {
     name, outputs, inputs, deps, params: s.params, paramsJson, env, run, log, rebuild, description,
     runOnFailure, cache, pool, executor, slurm, alias,
   };
+}
+
+/** Collects one spec's diagnostics under the name it will be reported by. */
+class SpecErrors {
+  constructor(private readonly errors: Diagnostic[], private readonly target: string) {}
+  add(field: string, message: string, hint?: string): void {
+    const d: Diagnostic = { target: this.target, field, message };
+    if (hint) d.hint = hint;
+    this.errors.push(d);
+  }
+}
+
+const EMPTY: string[] = [];
+
+/** An array of non-empty strings without NUL bytes; the common, valid case allocates nothing. */
+function strings(s: Record<string, unknown>, field: string, err: SpecErrors): string[] {
+  const v = s[field];
+  if (v === undefined) return EMPTY;
+  if (!Array.isArray(v)) {
+    err.add(field, `must be an array of strings, got ${describe(v)}`);
+    return EMPTY;
+  }
+  let ok = true;
+  for (let i = 0; i < v.length; i++) {
+    const x: unknown = v[i];
+    if (typeof x !== 'string' || x === '' || x.includes('\0')) { ok = false; break; }
+  }
+  if (ok) return v as string[];
+  const out: string[] = [];
+  v.forEach((x: unknown, i) => {
+    if (typeof x !== 'string' || x === '') err.add(`${field}[${i}]`, `must be a non-empty string, got ${describe(x)}`);
+    // No path, name or variable can hold a NUL byte (the file system would throw later).
+    else if (x.includes('\0')) err.add(`${field}[${i}]`, `${JSON.stringify(x)} contains a NUL byte`);
+    else out.push(x);
+  });
+  return out;
+}
+
+function optString(s: Record<string, unknown>, field: string, err: SpecErrors): string | undefined {
+  const v = s[field];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '') {
+    err.add(field, `must be a non-empty string, got ${describe(v)}`);
+    return undefined;
+  }
+  if (v.includes('\0')) {
+    err.add(field, `${JSON.stringify(v)} contains a NUL byte`);
+    return undefined;
+  }
+  return v;
+}
+
+function optBool(s: Record<string, unknown>, field: string, dflt: boolean, err: SpecErrors): boolean {
+  const v = s[field];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') {
+    err.add(field, `must be true or false, got ${describe(v)}`);
+    return dflt;
+  }
+  return v;
 }
 
 function isAbsoluteLike(p: string): boolean {
