@@ -33,16 +33,18 @@ export function buildGraph(targets: Target[], root: string): Graph {
   const dirOut = new Map<string, Target>();
   const claimed = new Map<string, Target>(); // path without slash → producer (outputs and logs)
   for (const t of targets) {
-    const own = [...t.outputs, ...(t.log ? [t.log] : [])];
-    for (const o of own) {
+    const n = t.outputs.length;
+    for (let i = 0; i <= n; i++) {
+      const o = i < n ? t.outputs[i]! : t.log;
+      if (o === undefined) continue;
       const key = stripSlash(o);
       const other = claimed.get(key);
       if (other && other !== t) {
-        errors.push({ target: t.name, field: t.outputs.includes(o) ? 'outputs' : 'log', message: `'${o}' is also declared by target '${other.name}'`, hint: 'every output and log has exactly one producing target' });
+        errors.push({ target: t.name, field: i < n ? 'outputs' : 'log', message: `'${o}' is also declared by target '${other.name}'`, hint: 'every output and log has exactly one producing target' });
         continue;
       }
       claimed.set(key, t);
-      if (t.outputs.includes(o)) (o.endsWith('/') ? dirOut : fileOut).set(key, t);
+      if (i < n) (o.endsWith('/') ? dirOut : fileOut).set(key, t);
     }
   }
   // A path inside another target's directory output would have two writers.
@@ -72,8 +74,11 @@ export function buildGraph(targets: Target[], root: string): Graph {
   };
 
   const depsOf = new Map<string, string[]>();
-  const allOutputs = targets.flatMap((t) => t.outputs.map((o) => [stripSlash(o), t] as const));
-  const sortedOutputs = [...allOutputs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  // Only glob and directory inputs need every output at hand: built on first use.
+  let allOutputs: Array<readonly [string, Target]> | undefined;
+  let sortedOutputs: Array<readonly [string, Target]> | undefined;
+  const outputsOf = () => (allOutputs ??= targets.flatMap((t) => t.outputs.map((o) => [stripSlash(o), t] as const)));
+  const sorted = () => (sortedOutputs ??= [...outputsOf()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
   for (const t of targets) {
     const ds = new Set<string>();
     t.deps.forEach((d, i) => {
@@ -84,7 +89,7 @@ export function buildGraph(targets: Target[], root: string): Graph {
     t.inputs.forEach((inp, i) => {
       if (isGlob(inp)) {
         const m = picomatch(inp, { dot: true });
-        for (const [o, p] of allOutputs) if (p !== t && m(o)) ds.add(p.name);
+        for (const [o, p] of outputsOf()) if (p !== t && m(o)) ds.add(p.name);
         return;
       }
       const prod = producerOf(inp);
@@ -105,7 +110,7 @@ export function buildGraph(targets: Target[], root: string): Graph {
       }
       if (kind === 'file') return;
       // A directory input depends on every target writing inside it.
-      const inside = outputsUnder(sortedOutputs, stripSlash(inp) + '/');
+      const inside = outputsUnder(sorted(), stripSlash(inp) + '/');
       for (const p of inside) if (p !== t) ds.add(p.name);
       if (kind === 'missing' && !prod && inside.length === 0) {
         errors.push({ target: t.name, field: `inputs[${i}]`, message: `input '${inp}' ${why} and no target produces it`, hint: 'create the file, fix the path, or declare a target that outputs it' });
