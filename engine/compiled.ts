@@ -1,0 +1,41 @@
+// Which copy of the engine a build runs: the compiled bundle under dist/engine (written by
+// `npm run bundle`, which `npm install` and `npm ci` run as `prepare`) when it was compiled from
+// exactly the sources on disk, else the TypeScript sources themselves. Loading ~40 modules through
+// tsx's loader costs ~100 ms of every build, no-ops included; the bundle is a few files of plain
+// JavaScript. The check reads and hashes every source the bundle was made from (~1 ms), so an
+// edited engine file is never shadowed by a stale bundle, whatever the timestamps say.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export const BUNDLE_DIR = 'dist/engine';
+export const MANIFEST = 'manifest.json';
+
+export interface BundleManifest {
+  /** Source path (relative to the project) → sha256 of its bytes when the bundle was compiled. */
+  sources: Record<string, string>;
+  entry: string;
+}
+
+/** URL of the compiled command line when it matches the sources under `project`, else undefined (and why). */
+export function compiledEngine(project: string): { url?: string; why?: string } {
+  if (process.env.HUBMAKE_SOURCES) return { why: 'HUBMAKE_SOURCES is set' };
+  const dir = path.join(project, BUNDLE_DIR);
+  let m: BundleManifest;
+  try {
+    m = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST), 'utf8')) as BundleManifest;
+  } catch {
+    return { why: `no compiled engine in ${BUNDLE_DIR} (npm run bundle writes it)` };
+  }
+  for (const [rel, sum] of Object.entries(m.sources ?? {})) {
+    let now: string;
+    try {
+      now = crypto.createHash('sha256').update(fs.readFileSync(path.join(project, rel))).digest('hex');
+    } catch {
+      return { why: `${rel} is gone since the engine was compiled` };
+    }
+    if (now !== sum) return { why: `${rel} changed since the engine was compiled (npm run bundle)` };
+  }
+  return { url: pathToFileURL(path.join(dir, m.entry)).href };
+}

@@ -1,0 +1,49 @@
+// `npm run bundle` (and `prepare`, so `npm install` / `npm ci` run it): compiles the engine's
+// command line into dist/engine with esbuild, plus a manifest of the sources it was made from,
+// which build.ts checks before it uses the bundle (engine/compiled.ts). Lazily loaded modules
+// (watch mode, the live view, Slurm) stay separate chunks, loaded only when used. Packages stay
+// external: they resolve from node_modules as they do from the sources. Plain JavaScript, so it
+// runs before anything else is set up.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const project = path.dirname(path.dirname(new URL(import.meta.url).pathname));
+const out = path.join(project, 'dist/engine');
+let esbuild;
+try {
+  esbuild = await import('esbuild');
+} catch {
+  console.log('bundle: esbuild is not installed; hubmake runs from its TypeScript sources');
+  process.exit(0);
+}
+// Compile into a fresh directory, then swap it in, so a build starting meanwhile sees the old
+// bundle or the new one, never half of one.
+const tmp = `${out}.tmp-${process.pid}`;
+fs.rmSync(tmp, { recursive: true, force: true });
+const res = await esbuild.build({
+  absWorkingDir: project,
+  entryPoints: ['engine/cli.ts'],
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
+  outdir: tmp,
+  entryNames: '[name]',
+  chunkNames: 'chunk-[hash]',
+  outExtension: { '.js': '.mjs' },
+  metafile: true,
+  logLevel: 'warning',
+});
+const sources = {};
+for (const rel of Object.keys(res.metafile.inputs).sort()) {
+  sources[rel] = crypto.createHash('sha256').update(fs.readFileSync(path.join(project, rel))).digest('hex');
+}
+fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify({ entry: 'cli.mjs', sources }, null, 1) + '\n');
+const old = `${out}.old-${process.pid}`;
+if (fs.existsSync(out)) fs.renameSync(out, old);
+fs.renameSync(tmp, out);
+fs.rmSync(old, { recursive: true, force: true });
+console.log(`bundle: ${Object.keys(sources).length} sources → ${path.relative(project, out)}`);
