@@ -55,6 +55,8 @@ export interface BuildResult {
 
 type Status = TargetOutcome['status'];
 const NOT_OK: ReadonlySet<Status> = new Set(['failed', 'blocked', 'skipped']);
+/** Shared empty list: most targets have no failed dependency. Never pushed to. */
+const NONE: string[] = [];
 
 export function build(o: BuildOptions): Promise<BuildResult> {
   return new Builder(o).run();
@@ -132,20 +134,23 @@ class Builder {
     this.sched.settle(name);
   }
 
-  private outcome(t: Target, status: Status, extra: Partial<TargetOutcome>): TargetOutcome {
+  private outcome(t: Target, status: Status, extra?: Partial<TargetOutcome>): TargetOutcome {
     const out: TargetOutcome = { name: t.name, status, outputs: t.outputs, deps: this.o.graph.depsOf.get(t.name)! };
     if (typeof t.run === 'string') out.command = t.run;
     else if (t.run) out.command = `action ${t.name}`;
     if (t.log) out.log = t.log;
-    return Object.assign(out, extra);
+    return extra ? Object.assign(out, extra) : out;
   }
 
   /** The rebuilder's step for one target whose dependencies have all settled. */
   private consider(name: string): void {
     const o = this.o;
     const t = o.graph.byName.get(name)!;
-    const deps = o.graph.depsOf.get(name)!.filter((d) => o.closure.has(d));
-    const notOk = deps.filter((d) => NOT_OK.has(this.outcomes.get(d)!.status));
+    const all = o.graph.depsOf.get(name)!;
+    // Whole-graph builds (the usual case) keep every dependency: no copy per target.
+    const deps = o.closure.size === o.graph.targets.length ? all : all.filter((d) => o.closure.has(d));
+    let notOk: string[] = NONE;
+    for (const d of deps) if (NOT_OK.has(this.outcomes.get(d)!.status)) (notOk === NONE ? (notOk = []) : notOk).push(d);
     if (o.signal.aborted) {
       this.settle(name, this.outcome(t, 'skipped', {}));
       return;
@@ -202,9 +207,7 @@ class Builder {
       } else {
         o.emit({ type: 'decision', target: name, action: decision.action, reasons: decision.action === 'keep' ? decision.reasons : [] });
       }
-      const extra: Partial<TargetOutcome> = {};
-      if (rec) Object.assign(extra, { buildId: rec.b, durationMs: rec.ms, exitCode: 0 });
-      this.settle(name, this.outcome(t, decision.action === 'keep' ? 'kept' : 'fresh', extra));
+      this.settle(name, this.outcome(t, decision.action === 'keep' ? 'kept' : 'fresh', rec ? { buildId: rec.b, durationMs: rec.ms, exitCode: 0 } : undefined));
       return;
     }
     const hit = o.artifacts?.cacheable(t, o.forced.has(name), notOk.length > 0) ? o.artifacts.lookup(t, fp.digest, outputs, !o.dryRun) : undefined;

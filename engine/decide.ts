@@ -41,7 +41,8 @@ export interface DecideInput {
 }
 
 export function decide(d: DecideInput): Decision {
-  const missing = Object.keys(d.outputs).filter((o) => d.outputs[o] === MISSING);
+  const missing: string[] = [];
+  for (const o in d.outputs) if (d.outputs[o] === MISSING) missing.push(o);
   if (d.forced) return { action: 'run', reasons: [{ kind: 'forced' }] };
   if (d.failedDeps.length) return { action: 'run', reasons: [{ kind: 'deps-failed', deps: d.failedDeps }] };
 
@@ -69,7 +70,8 @@ export function decide(d: DecideInput): Decision {
 
 function outputReasons(rec: SuccessRecord, outputs: Record<string, string>): Reason[] {
   const out: Reason[] = [];
-  for (const [path, now] of Object.entries(outputs)) {
+  for (const path in outputs) {
+    const now = outputs[path]!;
     if (now === MISSING) continue;
     const old = rec.out[path];
     if (old === undefined) out.push({ kind: 'output-missing', path }); // newly declared output
@@ -79,6 +81,8 @@ function outputReasons(rec: SuccessRecord, outputs: Record<string, string>): Rea
 }
 
 export function fingerprintReasons(old: FingerprintParts, now: FingerprintParts): Reason[] {
+  // The usual answer of a no-op build, reached without building key sets.
+  if (sameParts(old, now)) return [];
   const out: Reason[] = [];
   if (old.command !== now.command) out.push({ kind: 'command-changed', old: old.command, now: now.command });
   if (old.params !== now.params) {
@@ -95,6 +99,20 @@ export function fingerprintReasons(old: FingerprintParts, now: FingerprintParts)
     if (old.inputs[k] !== now.inputs[k]) out.push({ kind: 'input-changed', path: k, old: old.inputs[k], now: now.inputs[k] });
   }
   return out;
+}
+
+function sameParts(old: FingerprintParts, now: FingerprintParts): boolean {
+  return old.command === now.command && old.params === now.params && sameRecord(old.env, now.env) && sameRecord(old.inputs, now.inputs);
+}
+
+function sameRecord<V>(a: Record<string, V>, b: Record<string, V>): boolean {
+  let n = 0;
+  for (const k in a) {
+    if (a[k] !== b[k]) return false;
+    n++;
+  }
+  for (const _ in b) n--;
+  return n === 0;
 }
 
 const short = (h: string | undefined | null) => (h === undefined ? 'absent' : h === null ? 'unset' : h === MISSING ? 'missing' : h.replace(/^tree:/, 'tree ').slice(0, 12));

@@ -10,6 +10,8 @@ export interface FileStat {
   mtimeNs: bigint;
   ctimeNs: bigint;
   isDir: boolean;
+  /** A regular file (not a FIFO, socket or device), following symlinks. */
+  isFile: boolean;
 }
 
 export class Disk {
@@ -23,7 +25,7 @@ export class Disk {
   stat(rel: string): FileStat | undefined {
     const st = fs.statSync(this.abs(rel), { bigint: true, throwIfNoEntry: false });
     if (!st) return undefined;
-    return { dev: Number(st.dev), ino: Number(st.ino), size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, isDir: st.isDirectory() };
+    return { dev: Number(st.dev), ino: Number(st.ino), size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, isDir: st.isDirectory(), isFile: st.isFile() };
   }
 
   exists(rel: string): boolean {

@@ -19,10 +19,17 @@ export interface Fingerprint {
   parts: FingerprintParts;
 }
 
+/** Action identities by function and module hash: one sha256 per action, not per target using it. */
+const actionIds = new WeakMap<Function, { moduleHash: string; id: string }>();
+
 export function commandIdentity(t: Target, moduleHash: string): string {
   if (typeof t.run === 'string') return t.run;
   if (typeof t.run === 'function') {
-    return `action:${sha256(`${t.run.toString()}\0${moduleHash}`)}`;
+    const hit = actionIds.get(t.run);
+    if (hit?.moduleHash === moduleHash) return hit.id;
+    const id = `action:${sha256(`${t.run.toString()}\0${moduleHash}`)}`;
+    actionIds.set(t.run, { moduleHash, id });
+    return id;
   }
   return '';
 }

@@ -1,12 +1,16 @@
 // Unit tests of the engine's pure parts: canonical params, the rebuilder, spec validation, graph.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { canonicalJson, flattenJson } from '../engine/canonical.ts';
 import { decide, describeReason } from '../engine/decide.ts';
 import { DeclarationError } from '../engine/errors.ts';
 import { buildGraph, closest, resolveGoals } from '../engine/graph.ts';
 import { validateSpecs } from '../engine/spec.ts';
+import { hashFileBytes } from '../engine/hash.ts';
 import type { FingerprintParts } from '../engine/fingerprint.ts';
 import type { SuccessRecord } from '../engine/state.ts';
 
@@ -85,6 +89,20 @@ test('graph: dependency edges from files, dirs, globs and deps; cycle path; goal
     { outputs: ['p'], inputs: ['r'], run: 'x' }, { outputs: ['q'], inputs: ['p'], run: 'x' }, { outputs: ['r'], inputs: ['q'], run: 'x' },
   ], root), root), /dependency cycle: (p -> r -> q -> p|r -> q -> p -> r|q -> p -> r -> q)/);
   assert.throws(() => buildGraph(validateSpecs([{ outputs: ['d/'], run: 'x' }, { outputs: ['d/f'], run: 'y' }], root), root), /lies inside directory output 'd\/'/);
+});
+
+test('hashFileBytes: equals sha256 of the bytes at every size around its 4 MiB read (one-shot and streaming paths)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubmake-hash-'));
+  const f = path.join(dir, 'x.bin');
+  const M = 4 << 20;
+  for (const size of [0, 1, 4095, M - 1, M, M + 1, 2 * M, 2 * M + 7]) {
+    const bytes = crypto.randomBytes(size);
+    fs.writeFileSync(f, bytes);
+    const want = crypto.createHash('sha256').update(bytes).digest('hex');
+    assert.is(hashFileBytes(f, size), want, `size ${size}`);
+    assert.is(hashFileBytes(f, size, true), want, `size ${size}, stat known`);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('closest: suggests near names', () => {
