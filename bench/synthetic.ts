@@ -14,6 +14,8 @@ export interface Phase {
   wall: Stat;
   cpu?: Stat;
   engine?: Stat;
+  /** Engine time minus the time commands kept it busy: the engine's own overhead. */
+  overhead?: Stat;
   commands: number[];
 }
 
@@ -80,6 +82,7 @@ export function runSynthetic(n: number, runs: number, log: (s: string) => void):
     const walls = new Map<string, number[]>();
     const cpus = new Map<string, number[]>();
     const engines = new Map<string, number[]>();
+    const overheads = new Map<string, number[]>();
     const cmds = new Map<string, number[]>();
     const push = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
     for (let i = 0; i < runs; i++) {
@@ -92,6 +95,7 @@ export function runSynthetic(n: number, runs: number, log: (s: string) => void):
         if (r.cpuMs !== undefined) push(cpus, t, r.cpuMs);
         push(cmds, t, commandsRun(t, r));
         if (r.engineMs !== undefined) push(engines, t, r.engineMs);
+        if (r.engineMs !== undefined && r.commandsBusyMs !== undefined) push(overheads, t, r.engineMs - r.commandsBusyMs);
       }
       if (label === 'no-op') {
         const r = mustSucceed(hubmake(path.join(root, 'hubmake'), 'npx'), 'hubmake npx no-op');
@@ -104,6 +108,7 @@ export function runSynthetic(n: number, runs: number, log: (s: string) => void):
     return [...walls.keys()].map((t) => {
       const p: Phase = { tool: t, wall: stat(walls.get(t)!), commands: cmds.get(t)! };
       if (engines.has(t)) p.engine = stat(engines.get(t)!);
+      if (overheads.has(t)) p.overhead = stat(overheads.get(t)!);
       if (cpus.has(t)) p.cpu = stat(cpus.get(t)!);
       return p;
     });
@@ -140,6 +145,7 @@ export function renderSynthetic(r: SyntheticResult): string {
       ms(p.wall.min),
       ms(p.wall.mean),
       p.engine ? ms(p.engine.min) : '',
+      p.overhead ? ms(p.overhead.min) : '',
       [...new Set(p.commands)].join('/'),
       ratio(p.wall.min, make(ps)?.wall.min),
       ratio(p.wall.min, ninja(ps)?.wall.min),
@@ -147,10 +153,10 @@ export function renderSynthetic(r: SyntheticResult): string {
       ratio(p.cpu?.min, make(ps)?.cpu?.min),
       ratio(p.cpu?.min, ninja(ps)?.cpu?.min),
     ]);
-  const cleanRows = Object.entries(r.clean).map(([t, c]) => [`clean ${t}`, ms(c.ms), '', c.engineMs !== undefined ? ms(c.engineMs) : '', String(c.commands), ratio(c.ms, r.clean.make?.ms), ratio(c.ms, r.clean.ninja?.ms), ms(c.cpuMs), ratio(c.cpuMs, r.clean.make?.cpuMs), ratio(c.cpuMs, r.clean.ninja?.cpuMs)]);
+  const cleanRows = Object.entries(r.clean).map(([t, c]) => [`clean ${t}`, ms(c.ms), '', c.engineMs !== undefined ? ms(c.engineMs) : '', '', String(c.commands), ratio(c.ms, r.clean.make?.ms), ratio(c.ms, r.clean.ninja?.ms), ms(c.cpuMs), ratio(c.cpuMs, r.clean.make?.cpuMs), ratio(c.cpuMs, r.clean.ninja?.cpuMs)]);
   lines.push(`N = ${r.n}, -j${r.jobs}; outputs byte-equal across tools: ${r.outputsEqual}`);
   for (const [t, why] of Object.entries(r.skipped)) lines.push(`skipped ${t}: ${why}`);
-  lines.push(table(['phase tool', 'wall min', 'wall mean', 'engine min', 'commands', 'vs make', 'vs ninja', 'cpu min', 'cpu vs make', 'cpu vs ninja'], [...cleanRows, ...rows('no-op', r.noop), ...rows('touch', r.touch), ...rows('edit', r.edit)]));
+  lines.push(table(['phase tool', 'wall min', 'wall mean', 'engine min', 'engine − commands', 'commands', 'vs make', 'vs ninja', 'cpu min', 'cpu vs make', 'cpu vs ninja'], [...cleanRows, ...rows('no-op', r.noop), ...rows('touch', r.touch), ...rows('edit', r.edit)]));
   lines.push(table(['start-up floor', 'min', 'mean'], Object.entries(r.floors).map(([k, s]) => [k, ms(s.min), ms(s.mean)])));
   const snake = SNAKEMAKE_REFERENCE_NOOP_MS[r.n];
   const hub = r.noop.find((p) => p.tool === 'hubmake');

@@ -9,6 +9,7 @@ import type { BuildEvent } from './events.ts';
 import { resolveGoals } from './graph.ts';
 import { loadTargets, type Loaded } from './load.ts';
 import { plainReporter, stdio } from './report/plain.ts';
+import { withMetrics } from './report/metrics.ts';
 import { jsonReporter } from './report/json.ts';
 import { renderGraph } from './report/graph.ts';
 import { describeReason } from './decide.ts';
@@ -259,7 +260,8 @@ async function mainWith(argv: string[], signal: AbortSignal | undefined, interru
   // On a terminal, a live view of what runs; elsewhere (CI, pipes) plain lines; --json as is.
   // Loaded only when used: a build in a pipe or CI never pays for the live view or watch lines.
   const live = opts.json || opts.dryRun || opts.status || !isTerminal() ? undefined : (await import('./report/live.ts')).liveReporter({ tty: { write: (s) => process.stdout.write(s), columns: () => process.stdout.columns ?? 80 }, explain: opts.explain });
-  const buildEmit = live?.emit ?? (opts.json || !opts.watch ? emit : withWatchLines(emit, (await import('./report/watch-lines.ts')).watchLines));
+  const shown = live?.emit ?? (opts.json || !opts.watch ? emit : withWatchLines(emit, (await import('./report/watch-lines.ts')).watchLines));
+  const buildEmit = process.env.HUBMAKE_TIMING ? withMetrics(shown, (l) => process.stderr.write(l)) : shown;
   if (opts.watch) {
     const { watch } = await import('./watch.ts');
     try {

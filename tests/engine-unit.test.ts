@@ -11,6 +11,8 @@ import { DeclarationError } from '../engine/errors.ts';
 import { buildGraph, closest, resolveGoals } from '../engine/graph.ts';
 import { validateSpecs } from '../engine/spec.ts';
 import { hashFileBytes } from '../engine/hash.ts';
+import { withMetrics } from '../engine/report/metrics.ts';
+import type { BuildEvent } from '../engine/events.ts';
 import type { FingerprintParts } from '../engine/fingerprint.ts';
 import type { SuccessRecord } from '../engine/state.ts';
 
@@ -103,6 +105,23 @@ test('hashFileBytes: equals sha256 of the bytes at every size around its 4 MiB r
     assert.is(hashFileBytes(f, size, true), want, `size ${size}, stat known`);
   }
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('metrics logger: busy time is the union of overlapping command runs; events pass through', () => {
+  let t = 0;
+  const seen: string[] = [];
+  const lines: string[] = [];
+  const emit = withMetrics((e) => seen.push(e.type), (l) => lines.push(l), () => t);
+  const at = (ms: number, e: Record<string, unknown>) => { t = ms; emit(e as unknown as BuildEvent); };
+  at(0, { type: 'start', target: 'a', command: 'x' });
+  at(50, { type: 'start', target: 'b', command: 'x' });
+  at(100, { type: 'finish', target: 'a', status: 'built', durationMs: 100 });
+  at(150, { type: 'finish', target: 'b', status: 'built', durationMs: 100 });
+  at(400, { type: 'start', target: 'c', command: 'x' });
+  at(420, { type: 'finish', target: 'c', status: 'built', durationMs: 20 });
+  at(500, { type: 'build-end' });
+  assert.equal(lines.join(''), 'hubmake-commands-busy-ms: 170.0\nhubmake-commands-ran: 3\n');
+  assert.is(seen.length, 7);
 });
 
 test('closest: suggests near names', () => {

@@ -17,6 +17,8 @@ export interface Run {
   stderr: string;
   /** From `hubmake-engine-ms:` on stderr, when present. */
   engineMs?: number;
+  /** From `hubmake-commands-busy-ms:` (the metrics logger): time at least one command ran. */
+  commandsBusyMs?: number;
   /** Peak resident set size in KiB (from /usr/bin/time, when installed). */
   maxRssKb?: number;
   /** User + system CPU time of the process and its children in ms (from /usr/bin/time): less
@@ -39,6 +41,8 @@ export function run(cmd: string, args: string[], opts: SpawnSyncOptions & { rss?
   const out: Run = { ms, code: r.status, stdout, stderr };
   const em = /hubmake-engine-ms: ([\d.]+)/.exec(stderr);
   if (em) out.engineMs = Number(em[1]);
+  const bm = /hubmake-commands-busy-ms: ([\d.]+)/.exec(stderr);
+  if (bm) out.commandsBusyMs = Number(bm[1]);
   const tm = /hubmake-bench-time: (\d+) ([\d.]+) ([\d.]+)/.exec(stderr);
   if (tm) {
     out.maxRssKb = Number(tm[1]);
