@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { StateStore } from '../engine/state.ts';
 import { cli, cliAsync, read, snapshot, started, tempRoot, write } from './lib/cli.ts';
 
 const CHAIN = `
@@ -321,7 +322,10 @@ test('temp files a killed build left beside an unfinished target are removed; lo
   write(root, 'out/o.txt.tmp-notes', 'mine');
   write(root, `.hubmake/log.jsonl.tmp-${dead}-zz99`, 'half');
   // The state says the target started and never finished (what a kill leaves).
-  fs.appendFileSync(path.join(root, '.hubmake/log.jsonl'), `\n${JSON.stringify({ k: 'start', t: 'out/o.txt', b: 'killed' })}\n`);
+  const state = new StateStore(root);
+  state.load();
+  state.recordStart('out/o.txt', 'killed');
+  state.close();
   const r = cli(root, ['--json', '--no-cache']);
   assert.is(r.code, 0, r.stderr);
   assert.equal(started(r), ['out/o.txt']);

@@ -27,6 +27,7 @@ function builtThree(): string {
   return root;
 }
 const logFile = (root: string) => path.join(root, '.hubmake/log.jsonl');
+const statFile = (root: string) => path.join(root, '.hubmake/stat.json');
 const ranNow = (root: string) => read(root, 'ran.log').split('\n').filter(Boolean).sort();
 
 const DAMAGE: Array<{ name: string; damage: (root: string) => void; rerun: string[]; warns: boolean }> = [
@@ -44,7 +45,25 @@ const DAMAGE: Array<{ name: string; damage: (root: string) => void; rerun: strin
   { name: 'replaced by garbage', damage: (root) => fs.writeFileSync(logFile(root), '\u0000\u0001garbage{{{\n[1,2\n'), rerun: ['a', 'b', 'c'], warns: true },
   { name: 'emptied', damage: (root) => fs.writeFileSync(logFile(root), ''), rerun: ['a', 'b', 'c'], warns: false },
   {
-    name: 'with valid JSON records of the wrong shape',
+    // Format 2 (engine/state-codec.ts). The first write of the build defined string 0 (its id);
+    // a's success defined 1-3 (command, params, env): the lines below use them where a shape
+    // error is to be the only fault.
+    name: 'with valid JSON lines of the wrong shape',
+    damage: (root) => {
+      fs.appendFileSync(logFile(root), [
+        ['o', 'a', 999, 2, 3, 0, 1, [], []], // an undefined string
+        ['o', 'c', 1, 2, 3, 0, 1, ['in', 'not-a-hash'], []],
+        ['o', 'c', 1, 2, 3, 0, 1, ['in'], []],
+        ['o', 'c', 1, 2, 0, 0, 1, [], []], // env string 0 is not JSON
+        ['o', 'b'], ['f', 'b', 0], ['f', 'b', 0, 1, 'x', 'err', 1], ['r'], ['r', 'a', 77], ['j', 'a', 0, 1, 2, 3],
+        ['s', 'x', 'y'], ['s', 2 ** 40, 'y'], ['s', 4], [], ['zz', 'a'], [null],
+      ].map((l) => JSON.stringify(l)).join('\n') + '\n');
+    },
+    rerun: [],
+    warns: true,
+  },
+  {
+    name: 'with valid JSON records of format 1 of the wrong shape',
     damage: (root) => {
       const t = Date.now();
       fs.appendFileSync(logFile(root), [
@@ -58,8 +77,21 @@ const DAMAGE: Array<{ name: string; damage: (root: string) => void; rerun: strin
     rerun: [],
     warns: true,
   },
-  { name: 'with a stat cache that is truncated', damage: (root) => fs.writeFileSync(path.join(root, '.hubmake/stat.json'), '{"a": [1, 2'), rerun: [], warns: false },
-  { name: 'with a stat cache of the wrong shape', damage: (root) => fs.writeFileSync(path.join(root, '.hubmake/stat.json'), '{"a": 5, "b": null, "c": [1,2,3]}'), rerun: [], warns: false },
+  { name: 'with a stat cache that is truncated', damage: (root) => fs.writeFileSync(statFile(root), read(root, '.hubmake/stat.json').slice(0, 60)), rerun: [], warns: false },
+  {
+    name: 'with a stat cache whose entries have the wrong shape',
+    damage: (root) => {
+      const s = JSON.parse(read(root, '.hubmake/stat.json')) as { v: number; g: Array<[number, number, unknown[]]> };
+      assert.is(s.v, 2);
+      // Every entry's ino made a string, its hash shortened, or its mtime seconds made negative.
+      s.g[0]![2] = s.g[0]![2].map((x, i) => (i % 8 === 1 ? String(x) : i % 8 === 6 ? String(x).slice(1) : i % 8 === 3 ? -1e12 : x));
+      fs.writeFileSync(statFile(root), JSON.stringify(s));
+    },
+    rerun: [],
+    warns: false,
+  },
+  { name: 'with a stat cache of the wrong shape', damage: (root) => fs.writeFileSync(statFile(root), '{"v": 2, "g": [5, null, [1, 2, {"a": 5}]]}'), rerun: [], warns: false },
+  { name: 'with a stat cache of format 1 of the wrong shape', damage: (root) => fs.writeFileSync(statFile(root), '{"a": 5, "b": null, "c": [1,2,3]}'), rerun: [], warns: false },
 ];
 
 for (const d of DAMAGE) {
