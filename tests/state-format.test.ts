@@ -149,6 +149,20 @@ test('a write that fails (a full disk) leaves no reference to an undefined strin
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+test('a path named __proto__ is a key like any other, not a prototype', () => {
+  const root = tmp();
+  const s = loaded(root);
+  const io = JSON.parse(`{"__proto__":"${'e'.repeat(64)}","x":"missing"}`) as Record<string, string>;
+  const rec: SuccessRecord = { k: 'ok', t: '__proto__', cmd: 'c', params: '', env: {}, in: io, out: { ...io }, ms: 1, b: 'b' };
+  s.recordSuccess(rec);
+  s.close();
+  const ok = loaded(root).history.get('__proto__')!.ok!;
+  assert.equal(Object.keys(ok.in), ['__proto__', 'x']);
+  assert.is(ok.in['__proto__'], 'e'.repeat(64));
+  assert.is(Object.getPrototypeOf(ok.in), Object.prototype);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
 // ---- the stat cache ----
 
 const NOW = '1795906531871698021';
