@@ -1,10 +1,14 @@
-// How much a command costs to start: zx (what engine/run.ts uses) against a bare
-// child_process.spawn of the same `bash -c 'set -eo pipefail; …'` in its own process group, run
-// sequentially and with -j = cores. Motivates (or not) a faster spawn path for plain commands.
+// How much a command costs to start: zx against a bare child_process.spawn of the same
+// `bash -c 'set -eo pipefail; …'` in its own process group, against the engine's launcher (a
+// long-lived bash that forks the commands, engine/launcher.ts) and a node launcher relaying output
+// frames (the alternative it was chosen over), run sequentially and with -j = cores. This process
+// first grows to --ballast MB, as a build's process does with its graph and state: a fork copies
+// the page tables of the process that forks, so spawn from a small benchmark flatters it.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CORES, REPO, benchDir, ms, mustSucceed, run, table } from './lib/measure.ts';
+import { LauncherPool } from '../engine/launcher.ts';
 
 async function viaZx(cmd: string, cwd: string): Promise<void> {
   const { $ } = await import('zx');
@@ -25,14 +29,31 @@ function viaSpawn(cmd: string, cwd: string): Promise<void> {
   });
 }
 
+/** The engine's launcher pool: one bash per running command, forking it. */
+function bashLauncher(dir: string): { run: (cmd: string) => Promise<void>; close: () => void } {
+  const pool = new LauncherPool(dir, process.env, 'bench', 60_000);
+  return {
+    run: async (cmd) => {
+      const r = await pool.run({ cmd, onOutput: () => {}, onPid: () => {} });
+      if (r?.exitCode !== 0) throw new Error(`exit ${r?.exitCode}`);
+    },
+    close: () => pool.close(),
+  };
+}
+
 /**
- * A prototype, not what the engine does: one long-lived bash that forks each command (job control
- * on, so every job has its own process group) and reports `id status` lines. Node's spawn forks
- * the whole node process, whose page tables grow with its heap; bash is a few MB.
+ * The alternative, as a prototype: a small node process that spawns each command and relays its
+ * pid, output (base64 in JSON lines) and exit back to the build. It keeps child_process's exact
+ * exit reporting, but still forks a ~45 MB process per command and copies every output byte.
  */
-function bashServer(dir: string): { run: (cmd: string) => Promise<void>; close: () => void } {
-  const script = 'set -m; while IFS=$\'\\t\' read -r id cmd; do ( bash -c "set -eo pipefail;$cmd" >/dev/null 2>&1; echo "$id $?" ) & done';
-  const c = spawn('/bin/bash', ['-c', script], { cwd: dir, stdio: ['pipe', 'pipe', 'inherit'] });
+function nodeLauncher(dir: string): { run: (cmd: string) => Promise<void>; close: () => void } {
+  const script = `const {spawn}=require('child_process');let buf='';process.stdin.setEncoding('utf8');
+const send=(o)=>process.stdout.write(JSON.stringify(o)+'\\n');
+process.stdin.on('data',(d)=>{buf+=d;let i;while((i=buf.indexOf('\\n'))>=0){const m=JSON.parse(buf.slice(0,i));buf=buf.slice(i+1);go(m);}});
+process.stdin.on('end',()=>process.exit(0));
+function go(m){const c=spawn('/bin/bash',['-c','set -eo pipefail;'+m.cmd],{detached:true,stdio:['ignore','pipe','pipe']});send({id:m.id,pid:c.pid});
+const out=(d)=>send({id:m.id,o:d.toString('base64')});c.stdout.on('data',out);c.stderr.on('data',out);c.on('close',(code,sig)=>send({id:m.id,code,sig}));}`;
+  const c = spawn(process.execPath, ['-e', script], { cwd: dir, stdio: ['pipe', 'pipe', 'inherit'] });
   const waiting = new Map<number, (code: number) => void>();
   let buf = '';
   let next = 0;
@@ -40,17 +61,19 @@ function bashServer(dir: string): { run: (cmd: string) => Promise<void>; close: 
     buf += d.toString();
     let i;
     while ((i = buf.indexOf('\n')) >= 0) {
-      const [id, code] = buf.slice(0, i).split(' ');
+      const m = JSON.parse(buf.slice(0, i)) as { id: number; code?: number };
       buf = buf.slice(i + 1);
-      waiting.get(Number(id))?.(Number(code));
-      waiting.delete(Number(id));
+      if (m.code !== undefined) {
+        waiting.get(m.id)?.(m.code);
+        waiting.delete(m.id);
+      }
     }
   });
   return {
     run: (cmd) => new Promise((resolve, reject) => {
       const id = next++;
       waiting.set(id, (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
-      c.stdin.write(`${id}\t${cmd}\n`);
+      c.stdin.write(`${JSON.stringify({ id, cmd })}\n`);
     }),
     close: () => c.stdin.end(),
   };
@@ -69,7 +92,7 @@ async function timeMany(fn: (cmd: string, cwd: string) => Promise<void>, count: 
   return performance.now() - t0;
 }
 
-export interface SpawnResult { count: number; rows: Array<{ how: string; jobs: number; ms: number; perCommandMs: number }>; zxImportMs: number[] }
+export interface SpawnResult { count: number; ballastMb: number; rssMb: number; rows: Array<{ how: string; jobs: number; ms: number; perCommandMs: number }>; zxImportMs: number[] }
 
 /** What the first command of a build pays to load zx, in a fresh process (best of three). */
 function zxImportMs(): number[] {
@@ -77,25 +100,32 @@ function zxImportMs(): number[] {
   return [0, 1, 2].map(() => Number(mustSucceed(run('node', ['--input-type=module', '-e', code], { cwd: REPO }), 'zx import').stdout.trim()));
 }
 
-export async function runSpawn(count: number, log: (s: string) => void): Promise<SpawnResult> {
+export async function runSpawn(count: number, log: (s: string) => void, ballastMb = 150): Promise<SpawnResult> {
   const dir = benchDir('spawn');
   fs.writeFileSync(path.join(dir, 'a'), 'hello\n');
+  // Touched memory, as a 10,000-target build's process holds (its RSS is 150-300 MB).
+  const ballast = Array.from({ length: ballastMb }, () => Buffer.alloc(1 << 20, 1));
+  const rssMb = process.memoryUsage().rss / 2 ** 20;
   await viaZx('true', dir); // load zx outside the timing
   const rows: SpawnResult['rows'] = [];
-  const server = bashServer(dir);
-  await server.run('true');
+  const bash = bashLauncher(dir);
+  const nodeL = nodeLauncher(dir);
+  await bash.run('true');
+  await nodeL.run('true');
   for (const jobs of [1, CORES]) {
-    for (const [how, fn] of [['zx', viaZx], ['child_process.spawn', viaSpawn], ['bash job server (prototype)', (cmd: string) => server.run(cmd)]] as const) {
+    for (const [how, fn] of [['zx', viaZx], ['child_process.spawn', viaSpawn], ['node launcher (prototype)', (cmd: string) => nodeL.run(cmd)], ['bash launcher (engine/launcher.ts)', (cmd: string) => bash.run(cmd)]] as const) {
       const t = await timeMany(fn, count, jobs, dir);
       rows.push({ how, jobs, ms: t, perCommandMs: t / count });
     }
   }
-  server.close();
+  bash.close();
+  nodeL.close();
   const zx = zxImportMs();
-  log(`\n== command start-up: ${count} x \`cp a bK\` through bash, own process group ==`);
+  log(`\n== command start-up: ${count} x \`cp a bK\` through bash, own process group; this process's RSS ${rssMb.toFixed(0)} MB ==`);
   log(table(['how', '-j', 'total', 'per command'], rows.map((r) => [r.how, String(r.jobs), ms(r.ms), ms(r.perCommandMs)])));
   log(`import('zx') in a fresh process: ${zx.map((x) => ms(x)).join(', ')} (paid once by every build that runs a command through zx)`);
-  return { count, rows, zxImportMs: zx };
+  if (ballast.length < 0) log(''); // keeps the ballast alive to here
+  return { count, ballastMb, rssMb, rows, zxImportMs: zx };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await runSpawn(Number(process.argv[2] ?? 300), console.log);
+if (import.meta.url === `file://${process.argv[1]}`) await runSpawn(Number(process.argv[2] ?? 300), console.log, Number(process.argv[3] ?? 150));

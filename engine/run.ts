@@ -7,6 +7,7 @@ import type { Action, ActionContext, TargetOutcome } from './types.ts';
 import type { Target } from './spec.ts';
 import type { SlurmExecutor } from './executors/slurm.ts';
 import { procStart } from './lock.ts';
+import { LauncherPool, launchable, type LaunchExit } from './launcher.ts';
 
 export interface RunResult {
   ok: boolean;
@@ -103,9 +104,89 @@ export async function runTarget(o: RunOptions): Promise<RunResult> {
 }
 
 async function runCommand(cmd: string, o: RunOptions, sink: Sink): Promise<RunResult> {
-  // bash -c 'set -eo pipefail;<cmd>' in its own process group, as zx's $ with shell /bin/bash and
-  // that prefix ran it, but through child_process directly: bench/spawn.ts measured zx's import at
-  // ~100-200 ms for the first command of every build and ~1.5x the per-command cost at -j2.
+  // HUBMAKE_LAUNCHER=off spawns every command from this process, as before the launcher.
+  const pool = o.env.HUBMAKE_LAUNCHER === 'off' || !launchable(o.env) ? undefined : launcherPool(o.root, o.env);
+  if (pool && !pool.broken) {
+    let pid: number | undefined;
+    const kill = () => {
+      if (pid !== undefined) killGroup(pid);
+    };
+    o.signal.addEventListener('abort', kill, { once: true });
+    let res: LaunchExit | undefined;
+    try {
+      res = await pool.run({
+        cmd,
+        onOutput: (c) => sink.write(c),
+        onPid: (p) => {
+          pid = p;
+          if (o.signal.aborted) kill();
+        },
+      });
+    } finally {
+      o.signal.removeEventListener('abort', kill);
+    }
+    if (res) return commandResult(res, o.signal);
+    // The launcher died (or never started): its command, if it started, can no longer be waited
+    // for. Stop it, then run the command again directly — as the next build would have, had
+    // this one been killed mid-command.
+    if (pid !== undefined) await stopGroup(pid);
+    if (o.signal.aborted) return { ok: false, exitCode: null, error: 'interrupted' };
+    if (pid !== undefined) sink.write('hubmake: the command launcher died while this command ran; running it again\n');
+  }
+  return spawnCommand(cmd, o, sink);
+}
+
+function commandResult(res: LaunchExit, signal: AbortSignal): RunResult {
+  if (signal.aborted) return { ok: false, exitCode: res.exitCode, error: 'interrupted' };
+  if (res.exitCode === 0) return { ok: true, exitCode: 0 };
+  const how = res.signal ? `killed by ${res.signal}` : `exit code ${res.exitCode}`;
+  return { ok: false, exitCode: res.exitCode, error: `command failed (${how})` };
+}
+
+/** SIGTERM to the command's process group, SIGKILL 2 s later if anything is left. */
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGTERM');
+  } catch { /* already gone */ }
+  setTimeout(() => {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch { /* already gone */ }
+  }, 2000).unref();
+}
+
+/** SIGKILL to a process group, and a short wait until its leader is gone. */
+async function stopGroup(pid: number): Promise<void> {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch { /* already gone */ }
+  for (let i = 0; i < 200; i++) {
+    const st = procState(pid);
+    if (st === undefined || st === 'Z' || st === 'X') return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Launcher pools, one per build directory and environment object (a build passes one env to all
+ * its commands). A cache of helper processes, not build state: a pool whose launchers have all
+ * been idle closes them, and a process that exits ends them.
+ */
+const pools = new WeakMap<NodeJS.ProcessEnv, Map<string, LauncherPool>>();
+
+function launcherPool(root: string, env: NodeJS.ProcessEnv): LauncherPool {
+  let byRoot = pools.get(env);
+  if (!byRoot) pools.set(env, (byRoot = new Map()));
+  let pool = byRoot.get(root);
+  if (!pool) byRoot.set(root, (pool = new LauncherPool(root, env, runMark(root))));
+  return pool;
+}
+
+/**
+ * The command spawned directly from this process: the fallback when no launcher can run it.
+ * bash -c 'set -eo pipefail;<cmd>' in its own process group, as the launcher runs it.
+ */
+async function spawnCommand(cmd: string, o: RunOptions, sink: Sink): Promise<RunResult> {
   const child = spawn('/bin/bash', ['-c', `set -eo pipefail;${cmd}`], {
     cwd: o.root,
     // The mark lets a later build find this command (and everything it starts) if this build is
@@ -115,16 +196,7 @@ async function runCommand(cmd: string, o: RunOptions, sink: Sink): Promise<RunRe
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const kill = () => {
-    const pid = child.pid;
-    if (pid === undefined) return;
-    try {
-      process.kill(-pid, 'SIGTERM');
-    } catch { /* already gone */ }
-    setTimeout(() => {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch { /* already gone */ }
-    }, 2000).unref();
+    if (child.pid !== undefined) killGroup(child.pid);
   };
   if (o.signal.aborted) kill();
   o.signal.addEventListener('abort', kill, { once: true });
@@ -136,10 +208,7 @@ async function runCommand(cmd: string, o: RunOptions, sink: Sink): Promise<RunRe
       child.once('close', (exitCode, signal) => resolve({ exitCode, signal }));
     });
     if (res.error) return { ok: false, exitCode: null, error: `cannot start /bin/bash: ${res.error.message}` };
-    if (o.signal.aborted) return { ok: false, exitCode: res.exitCode, error: 'interrupted' };
-    if (res.exitCode === 0) return { ok: true, exitCode: 0 };
-    const how = res.signal ? `killed by ${res.signal}` : `exit code ${res.exitCode}`;
-    return { ok: false, exitCode: res.exitCode, error: `command failed (${how})` };
+    return commandResult(res, o.signal);
   } finally {
     o.signal.removeEventListener('abort', kill);
   }

@@ -1,0 +1,324 @@
+// The command launcher: a small long-lived bash that forks the build's commands, so the build's
+// node process never forks per command. libuv forks synchronously on node's main thread, and a
+// fork copies the page tables of the whole process: 1.3 ms from a 54 MB node, 2.6 ms from a
+// 300 MB one, ~3.6 ms per command in a 10,000-target build — the main thread was saturated and
+// -j2 did not help. A fork of a 4 MB bash is a fraction of that and happens in another process.
+//
+// Why bash and not a small node process relaying output frames: bench/spawn.ts measured both
+// (see its table in bench/README.md); a node launcher still forks a ~45 MB process per command and
+// copies every output byte twice, bash forks a few MB and lets the command write straight into the
+// pipe the build reads.
+//
+// One launcher runs one command at a time (a pool keeps as many as commands run at once), so its
+// stdout can be the command's stdout and stderr; the launcher writes its frames into the same
+// pipe, after the command has exited, so the frame that ends a command follows all of its output:
+//   <token>B\n         a command starts (bytes from here on are its output)
+//   <token>P<pid>\n    its pid, which is also its process group (`set -m`: each job its own group)
+//   <token>J<jobs -l>\n  from the SIGCHLD trap: whether it exited or was killed by a signal —
+//                      `wait` alone says 128+n for both, `jobs -l` says "Exit 137" or "Killed"
+//   <token>E<status>\n its status from `wait`
+// The token is random per launcher, so no command output can forge a frame.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+
+/** What a command run through the launcher ended with, as child_process reports it. */
+export interface LaunchExit {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface LaunchJob {
+  cmd: string;
+  onOutput: (chunk: Buffer) => void;
+  onPid: (pid: number) => void;
+}
+
+/**
+ * Variables bash itself changes at start-up (SHLVL counts up, PWD is set to the real directory,
+ * LC_ALL is set to C below), or that the launcher must not see (BASH_ENV, a file any
+ * non-interactive bash sources first): each command gets them back as the build passed them.
+ */
+const RESTORED = ['SHLVL', 'LC_ALL', 'PWD', 'OLDPWD', 'BASH_ENV'] as const;
+
+/**
+ * Whether the launcher can give its commands exactly this environment. Not when it holds what
+ * changes the launcher bash itself: SHELLOPTS/BASHOPTS (options it would apply, then export
+ * changed: job control on), POSIXLY_CORRECT, or exported functions (they would shadow the
+ * builtins it uses, and come back re-serialised). Such builds spawn their commands directly.
+ */
+export function launchable(env: NodeJS.ProcessEnv): boolean {
+  for (const k of Object.keys(env)) {
+    if (k === 'SHELLOPTS' || k === 'BASHOPTS' || k === 'POSIXLY_CORRECT' || k.startsWith('BASH_FUNC_')) return false;
+  }
+  return true;
+}
+
+/**
+ * The launcher's script. Positional parameters, never shell variables, carry its own state: any
+ * variable it assigned could be one the environment exports, and would then change the commands'
+ * environment. $1 token, $2 the orphan mark (HUBMAKE_RUN) for the commands only — the launcher
+ * itself must not carry it, or the next build would take it for an orphaned command — then one
+ * parameter per RESTORED variable ('u' unset, 's<value>'). The launcher runs in the C locale so
+ * that `jobs -l` says "Done"/"Exit N" in English.
+ */
+const SCRIPT = [
+  'LC_ALL=C',
+  'set -m',
+  `trap 'printf "%sJ" "$1"; jobs -l' CHLD`,
+  "while IFS= read -r -d '' __hubmake_cmd; do",
+  '  printf "%sB\\n" "$1"',
+  // One line (no if/then): `jobs -l` prints the job's text, and the J frame is one line.
+  `  ( ${RESTORED.map((v, i) => `[[ $${i + 3} == u ]] && unset ${v} || export ${v}="\${${i + 3}:1}"; `).join('')}export HUBMAKE_RUN="$2"; exec /bin/bash -c "set -eo pipefail;$__hubmake_cmd" ) </dev/null 2>&1 &`,
+  '  printf "%sP%s\\n" "$1" "$!"',
+  '  wait "$!"',
+  '  printf "%sE%s\\n" "$1" "$?"',
+  'done',
+].join('\n');
+
+/** The name the launcher shows in ps and /proc/<pid>/cmdline ($0 of its bash). */
+export const LAUNCHER_NAME = 'hubmake-launcher';
+
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+
+/** One launcher bash; runs one command at a time. */
+export class Launcher {
+  private readonly child: ChildProcess;
+  private readonly token: Buffer;
+  private pending: Buffer = Buffer.alloc(0);
+  private job: { job: LaunchJob; started: boolean; pid?: number; signaled?: boolean; exit?: LaunchExit; resolve: (e: LaunchExit | undefined) => void } | undefined;
+  /** `pipe:[inode]` of the launcher's stdout, which its commands write to. */
+  private pipeId: string | undefined;
+  /** Set once the launcher has exited or could not start: its jobs go elsewhere. */
+  dead = false;
+  private closing = false;
+  readonly pid: number | undefined;
+
+  /** onDead(unexpected): it exited without being closed, or could not start. */
+  constructor(cwd: string, env: NodeJS.ProcessEnv, mark: string, private readonly onDead: (unexpected: boolean) => void) {
+    this.token = Buffer.from(`\x01hubmake-${randomBytes(12).toString('hex')}:`);
+    const restored = RESTORED.map((v) => (env[v] === undefined ? 'u' : `s${env[v]}`));
+    const own = { ...env };
+    delete own.BASH_ENV;
+    // --norc: its stdin is a socket, and bash sources ~/.bashrc when it thinks sshd started it.
+    this.child = spawn('/bin/bash', ['--norc', '--noprofile', '-c', SCRIPT, LAUNCHER_NAME, this.token.toString(), mark, ...restored], {
+      cwd,
+      env: own,
+      // Its own process group: Ctrl-C at the terminal reaches the build, which stops the
+      // commands' groups itself; the launcher then ends with its stdin.
+      detached: true,
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
+    this.pid = this.child.pid;
+    endsWithProcess(this.child);
+    this.child.unref();
+    this.child.on('error', () => this.die());
+    // Its last frames may still be in the pipe when 'exit' arrives: read them first, unless a
+    // command it started still holds the pipe open (then that command's end is unknown).
+    this.child.on('exit', () => {
+      const t = setTimeout(() => this.die(), 200).unref();
+      this.child.stdout!.once('close', () => {
+        clearTimeout(t);
+        this.die();
+      });
+    });
+    this.child.stdin!.on('error', () => { /* EPIPE once it is gone: 'exit' says so */ });
+    (this.child.stdin as unknown as { unref?: () => void }).unref?.();
+    this.child.stdout!.on('data', (c: Buffer) => this.data(c));
+    this.idle();
+  }
+
+  /** Runs one command; resolves undefined when the launcher died before reporting its end. */
+  run(job: LaunchJob): Promise<LaunchExit | undefined> {
+    if (this.dead || this.job) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      this.job = { job, started: false, resolve };
+      // While a command runs, its pipe keeps the build's event loop alive.
+      (this.child.stdout as unknown as { ref?: () => void }).ref?.();
+      this.child.stdin!.write(Buffer.concat([Buffer.from(job.cmd), Buffer.from([0])]));
+    });
+  }
+
+  /** Stdin EOF: the launcher exits after its current command (none, when idle). */
+  close(): void {
+    this.closing = true;
+    this.child.stdin!.end();
+  }
+
+  private idle(): void {
+    (this.child.stdout as unknown as { unref?: () => void }).unref?.();
+  }
+
+  private die(): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.idle();
+    const j = this.job;
+    this.job = undefined;
+    j?.resolve(j.exit);
+    this.onDead(!this.closing);
+  }
+
+  private data(chunk: Buffer): void {
+    let buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    for (;;) {
+      const at = buf.indexOf(this.token);
+      if (at < 0) {
+        // Hold back a tail that could be the start of a token split across reads.
+        const hold = partialTokenAt(buf, this.token);
+        this.output(buf.subarray(0, hold));
+        this.pending = Buffer.from(buf.subarray(hold));
+        return;
+      }
+      const nl = buf.indexOf(10, at + this.token.length);
+      if (nl < 0) {
+        this.output(buf.subarray(0, at));
+        this.pending = Buffer.from(buf.subarray(at));
+        return;
+      }
+      this.output(buf.subarray(0, at));
+      this.frame(buf[at + this.token.length]!, buf.subarray(at + this.token.length + 1, nl).toString());
+      buf = buf.subarray(nl + 1);
+    }
+  }
+
+  private output(b: Buffer): void {
+    // Bytes outside a command's B…E are from processes an earlier command left running in the
+    // background: they belong to no running target.
+    if (b.length && this.job?.started) this.job.job.onOutput(Buffer.from(b));
+  }
+
+  private frame(kind: number, rest: string): void {
+    const j = this.job;
+    if (!j) return;
+    if (kind === 0x42 /* B */) j.started = true;
+    else if (kind === 0x50 /* P */) {
+      j.pid = Number(rest);
+      j.job.onPid(j.pid);
+    }
+    else if (kind === 0x4a /* J */) {
+      // `[1]+ 1234 Exit 3  ( … )`, `… Done …`, or a signal's description ("Killed").
+      const m = /^\[\d+\][+-]?\s+\d+\s+(\S+)/.exec(rest);
+      if (m) j.signaled = m[1] !== 'Done' && m[1] !== 'Exit';
+    } else if (kind === 0x45 /* E */) {
+      const status = Number(rest);
+      j.exit = j.signaled && status > 128 ? { exitCode: null, signal: SIGNAL_NAMES.get(status - 128) ?? null } : { exitCode: status, signal: null };
+      this.settle(j);
+    }
+  }
+
+  /**
+   * The command has exited; it has ended once nothing it started still holds its output open —
+   * as child_process's 'close' waits for (a stubborn child of an interrupted command included,
+   * until its SIGKILL). Usually its process group is already empty: one kill(0) says so.
+   */
+  private settle(j: NonNullable<Launcher['job']>): void {
+    if (this.job !== j) return;
+    if (j.pid !== undefined && this.outputHeldBy(j.pid)) {
+      setTimeout(() => this.settle(j), 20);
+      return;
+    }
+    this.job = undefined;
+    this.idle();
+    j.resolve(j.exit);
+    this.onFree(this);
+  }
+
+  private outputHeldBy(pgid: number): boolean {
+    try {
+      process.kill(-pgid, 0);
+    } catch {
+      return false;
+    }
+    try {
+      this.pipeId ??= fs.readlinkSync(`/proc/${this.pid}/fd/1`);
+      for (const p of fs.readdirSync('/proc')) {
+        if (p.charCodeAt(0) > 57) continue;
+        try {
+          const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+          if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== pgid) continue;
+          for (const fd of fs.readdirSync(`/proc/${p}/fd`)) if (fs.readlinkSync(`/proc/${p}/fd/${fd}`) === this.pipeId) return true;
+        } catch { /* gone, or not ours to read */ }
+      }
+    } catch { /* no /proc: the command's exit ends it */ }
+    return false;
+  }
+
+  /** Set by the pool: called when a command ends and the launcher can take the next. */
+  onFree: (l: Launcher) => void = () => {};
+}
+
+/**
+ * Launchers still running when this process exits are killed then, not left to notice the end of
+ * their stdin a moment later: when the build has ended, nothing of it may still be running. (Only
+ * idle launchers can be left at a normal exit; the commands live in process groups of their own.)
+ */
+const running = new Set<ChildProcess>();
+function endsWithProcess(child: ChildProcess): void {
+  if (running.size === 0 && !process.listeners('exit').includes(killRunning)) process.on('exit', killRunning);
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
+function killRunning(): void {
+  for (const c of running) c.kill('SIGKILL');
+}
+
+function partialTokenAt(buf: Buffer, token: Buffer): number {
+  const from = Math.max(0, buf.length - token.length + 1);
+  for (let i = buf.indexOf(token[0]!, from); i >= 0; i = buf.indexOf(token[0]!, i + 1)) {
+    if (token.subarray(0, buf.length - i).equals(buf.subarray(i))) return i;
+  }
+  return buf.length;
+}
+
+/**
+ * Launchers for one build directory and environment: as many as commands run at once, started
+ * lazily by the first command (a no-op build starts none) and closed after a short idle spell, so
+ * none outlives the build (a build that exits closes their stdin, which ends them too).
+ */
+export class LauncherPool {
+  private readonly free: Launcher[] = [];
+  private readonly all = new Set<Launcher>();
+  private timer: NodeJS.Timeout | undefined;
+  /** A launcher could not start or died: the rest of this pool's commands are spawned directly. */
+  broken = false;
+
+  constructor(private readonly cwd: string, private readonly env: NodeJS.ProcessEnv, private readonly mark: string, private readonly idleMs = 500) {}
+
+  /** Runs a command; undefined when no launcher could run it (the caller spawns it directly). */
+  async run(job: LaunchJob): Promise<LaunchExit | undefined> {
+    if (this.broken) return undefined;
+    clearTimeout(this.timer);
+    let l = this.free.pop();
+    while (l?.dead) l = this.free.pop();
+    if (!l) {
+      const fresh: Launcher = new Launcher(this.cwd, this.env, this.mark, (unexpected) => {
+        if (unexpected) this.broken = true;
+        this.all.delete(fresh);
+      });
+      fresh.onFree = (x) => {
+        this.free.push(x);
+        if (this.free.length === this.all.size) this.arm();
+      };
+      this.all.add(fresh);
+      l = fresh;
+    }
+    return l.run(job);
+  }
+
+  /** Ends every idle launcher now. */
+  close(): void {
+    clearTimeout(this.timer);
+    for (const l of this.free.splice(0)) {
+      l.close();
+      this.all.delete(l);
+    }
+  }
+
+  private arm(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.close(), this.idleMs);
+    this.timer.unref();
+  }
+}

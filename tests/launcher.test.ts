@@ -1,0 +1,213 @@
+// The command launcher (engine/launcher.ts): commands are forked by a small bash instead of the
+// build's node process. What a command sees and what the user sees must be what a direct spawn
+// gives (HUBMAKE_LAUNCHER=off still spawns directly, so the two are compared side by side), and a
+// launcher that dies must not lose the build.
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cli, cliAsync, read, tempRoot, write } from './lib/cli.ts';
+import { alive } from './lib/crashGraph.ts';
+
+const OFF = { HUBMAKE_LAUNCHER: 'off' };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(p: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const t0 = Date.now();
+  while (!p()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+function statFields(pid: number): string[] {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+const ppidOf = (pid: number) => Number(statFields(pid)[1]);
+const cmdline = (pid: number) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+
+// What a command can observe of how it was started: its own environment block, cwd, stdin,
+// process group, signal dispositions, and what its children inherit.
+const PROBE = [
+  // `_` (bash's last argument) is the one variable a bash `exec` cannot pass on: the command's own
+  // bash starts without the value the build's caller had left there; its children see `_` as before.
+  "tr '\\0' '\\n' < /proc/$$/environ | grep -v '^HUBMAKE_RUN=\\|^_=' | sort > probe/environ",
+  'env | grep -v "^HUBMAKE_RUN=\\|^_=" | sort > probe/child-env',
+  'pwd > probe/cwd',
+  'readlink /proc/$$/fd/0 > probe/stdin',
+  'echo "$(ps -o pgid= $$ | tr -d " ") $$" > probe/pgid',
+  'grep -E "^Sig(Ign|Cgt)" /proc/$$/status > probe/signals',
+  'grep -E "^Sig(Ign|Blk)" /proc/self/status > probe/child-signals',
+  'tr "\\0" "\\n" < /proc/$$/environ | grep "^HUBMAKE_RUN=" > probe/mark',
+  'echo "$PPID" > probe/ppid',
+  'echo $SHELLOPTS > probe/shellopts',
+  'touch probe.txt',
+].join('; ');
+
+function probe(root: string, env: NodeJS.ProcessEnv): Record<string, string> {
+  fs.rmSync(path.join(root, 'probe'), { recursive: true, force: true });
+  fs.rmSync(path.join(root, '.hubmake'), { recursive: true, force: true });
+  fs.mkdirSync(path.join(root, 'probe'));
+  const r = cli(root, ['-f', 'probe.ts'], env);
+  assert.is(r.code, 0, r.stderr);
+  const out: Record<string, string> = {};
+  for (const f of fs.readdirSync(path.join(root, 'probe'))) out[f] = read(root, `probe/${f}`);
+  return out;
+}
+
+test('a command sees the same environment, cwd, stdin, process group and signals as when spawned directly; its parent is the launcher, which carries no orphan mark', () => {
+  const root = tempRoot('hubmake-launch-');
+  write(root, 'probe.ts', `export default [{ outputs: ['probe.txt'], run: ${JSON.stringify(PROBE)} }];\n`);
+  // Sourced by every non-interactive bash: by the command's own bash, not by the launcher.
+  write(root, 'bashenv.sh', 'export SOURCED="$SOURCED+"\n');
+  for (const env of [{}, { SHLVL: undefined, LC_ALL: 'C.UTF-8', SOME_VAR: 'a b\tc', PWD: '/nonexistent', OLDPWD: '/tmp' }, { BASH_ENV: 'bashenv.sh', SHLVL: '7' }]) {
+    const via = probe(root, env);
+    const direct = probe(root, { ...env, ...OFF });
+    // The launcher's own variable is the only difference.
+    direct.environ = direct.environ!.replace(/^HUBMAKE_LAUNCHER=off\n/m, '');
+    direct['child-env'] = direct['child-env']!.replace(/^HUBMAKE_LAUNCHER=off\n/m, '');
+    for (const k of ['environ', 'child-env', 'cwd', 'stdin', 'signals', 'child-signals', 'shellopts']) assert.is(via[k], direct[k], `${k} with env ${JSON.stringify(env)}`);
+    assert.is(via.cwd, `${fs.realpathSync(root)}\n`);
+    assert.is(via.stdin, '/dev/null\n');
+    const [pgid, pid] = via.pgid!.trim().split(' ');
+    assert.is(pgid, pid, 'the command leads its own process group');
+    assert.match(via.mark!, new RegExp(`^HUBMAKE_RUN=\\d+:\\d*:${root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n$`));
+    if (env.SOME_VAR) assert.match(via.environ!, /^SOME_VAR=a b\tc$/m);
+    if (env.LC_ALL) assert.match(via['child-env']!, /^LC_ALL=C\.UTF-8$/m);
+    if (env.BASH_ENV) assert.match(via['child-env']!, /^SOURCED=\+$/m);
+  }
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('the launcher is the command\'s parent, has no orphan mark, and is gone when the build ends', async () => {
+  const root = tempRoot('hubmake-launch-');
+  write(root, 't.ts', `export default [{ outputs: ['out.txt'], run: 'echo $$ > pid; while [ ! -f go ]; do sleep 0.02; done; echo done > out.txt' }];\n`);
+  const child = cliAsync(root, ['-f', 't.ts']);
+  await waitFor(() => fs.existsSync(path.join(root, 'pid')) && read(root, 'pid').endsWith('\n'), 'the command to start');
+  const pid = Number(read(root, 'pid'));
+  const launcher = ppidOf(pid);
+  assert.ok(cmdline(launcher).includes('hubmake-launcher'), `the command's parent is ${cmdline(launcher).join(' ')}`);
+  assert.is(ppidOf(launcher), child.pid, 'the launcher is a child of the build');
+  assert.not.ok(fs.readFileSync(`/proc/${launcher}/environ`).includes('HUBMAKE_RUN='), 'the launcher carries no orphan mark');
+  write(root, 'go', '');
+  const [code] = await new Promise<[number | null]>((r) => child.once('close', (c) => r([c])));
+  assert.is(code, 0);
+  await sleep(50);
+  assert.not.ok(alive(launcher), 'the launcher outlived its build');
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('output streams while the command runs; stdout and stderr, a last line without newline, and a log file arrive whole', async () => {
+  const root = tempRoot('hubmake-launch-');
+  write(root, 't.ts', `export default [
+  { outputs: ['a.txt'], run: 'echo first; echo to-stderr >&2; while [ ! -f go ]; do sleep 0.02; done; seq 1 3000 | sed s/^/n/; printf "no newline"; echo a > a.txt' },
+  { outputs: ['b.txt'], log: 'logs/b.log', run: 'echo one; echo two >&2; head -c 300000 /dev/zero | tr "\\\\0" x; printf "tail"; echo b > b.txt' },
+];
+`);
+  const child = cliAsync(root, ['-f', 't.ts', '--json', '-j', '2']);
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  // The command waits for 'go', written only once its first line has been reported.
+  await waitFor(() => out.includes('"line":"first"'), 'the first line while the command still runs');
+  write(root, 'go', '');
+  const [code] = await new Promise<[number | null]>((r) => child.once('close', (c) => r([c])));
+  assert.is(code, 0);
+  const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; target?: string; line?: string }).filter((e) => e.type === 'output' && e.target === 'a.txt').map((e) => e.line);
+  assert.equal(lines, ['first', 'to-stderr', ...Array.from({ length: 3000 }, (_, i) => `n${i + 1}`), 'no newline']);
+  assert.is(read(root, 'logs/b.log'), `one\ntwo\n${'x'.repeat(300000)}tail`);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('exit codes and deaths by signal are reported as a direct spawn reports them', () => {
+  const root = tempRoot('hubmake-launch-');
+  write(root, 't.ts', `export default [
+  { outputs: ['a.txt'], run: 'exit 3' },
+  { outputs: ['b.txt'], run: 'exit 137' },
+  { outputs: ['c.txt'], run: 'kill -9 $$' },
+  { outputs: ['d.txt'], run: 'kill -TERM $$' },
+  { outputs: ['e.txt'], run: 'sleep 5 & kill -SEGV $!; wait $!' },
+  { outputs: ['f.txt'], run: 'false | cat' },
+  { outputs: ['g.txt'], run: 'true' },
+];
+`);
+  const outcome = (env: NodeJS.ProcessEnv) => {
+    fs.rmSync(path.join(root, '.hubmake'), { recursive: true, force: true });
+    const r = cli(root, ['-f', 't.ts', '-k', '--json', '-j', '2'], env);
+    assert.is(r.code, 1, r.stderr);
+    return r.events.filter((e) => e.type === 'finish').map((e) => `${e.target} ${e.status} ${e.exitCode} ${e.error ?? ''}`).sort();
+  };
+  const via = outcome({});
+  assert.equal(via, outcome(OFF));
+  assert.equal(via, [
+    'a.txt failed 3 command failed (exit code 3)',
+    'b.txt failed 137 command failed (exit code 137)',
+    'c.txt failed null command failed (killed by SIGKILL)',
+    'd.txt failed null command failed (killed by SIGTERM)',
+    'e.txt failed 139 command failed (exit code 139)',
+    'f.txt failed 1 command failed (exit code 1)',
+    "g.txt failed 0 declared output 'g.txt' was not created",
+  ]);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('SIGINT stops the running command\'s whole group; no command, child of it or launcher is left', async () => {
+  const root = tempRoot('hubmake-launch-');
+  write(root, 't.ts', `export default [
+  { outputs: ['a.txt'], run: "echo $$ > pids; (trap '' TERM; sleep 60) & echo $! >> pids; sleep 60" },
+  { outputs: ['b.txt'], run: 'sleep 60' },
+];
+`);
+  const child = cliAsync(root, ['-f', 't.ts', '-j', '2']);
+  await waitFor(() => fs.existsSync(path.join(root, 'pids')) && read(root, 'pids').trim().split('\n').length === 2, 'the command to start');
+  await sleep(200);
+  const pids = read(root, 'pids').trim().split('\n').map(Number);
+  const launcher = ppidOf(pids[0]!);
+  process.kill(-child.pid!, 'SIGINT');
+  const [code] = await new Promise<[number | null]>((r) => child.once('close', (c) => r([c])));
+  assert.is(code, 130);
+  await sleep(50);
+  for (const p of [...pids, launcher]) assert.not.ok(alive(p), `pid ${p} still running`);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('a launcher killed mid-build: its command is stopped and run again directly, and the build completes', async () => {
+  const root = tempRoot('hubmake-launch-');
+  write(root, 't.ts', `export default [
+  { outputs: ['slow.txt'], run: 'echo $$ >> pids; echo started; sleep 1; echo slow > slow.txt' },
+  ...Array.from({ length: 6 }, (_, i) => ({ outputs: [\`q\${i}.txt\`], deps: ['slow.txt'], run: \`echo \${i} > q\${i}.txt\` })),
+];
+`);
+  const child = cliAsync(root, ['-f', 't.ts', '-j', '1']);
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  await waitFor(() => fs.existsSync(path.join(root, 'pids')) && read(root, 'pids').endsWith('\n'), 'the command to start');
+  const first = Number(read(root, 'pids'));
+  const launcher = ppidOf(first);
+  assert.ok(cmdline(launcher).includes('hubmake-launcher'));
+  process.kill(launcher, 'SIGKILL');
+  const [code] = await new Promise<[number | null]>((r) => child.once('close', (c) => r([c])));
+  assert.is(code, 0, out);
+  assert.is(read(root, 'slow.txt'), 'slow\n');
+  for (let i = 0; i < 6; i++) assert.is(read(root, `q${i}.txt`), `${i}\n`);
+  const runs = read(root, 'pids').trim().split('\n').map(Number);
+  assert.is(runs.length, 2, 'the interrupted command ran once more');
+  assert.not.ok(alive(first), 'the first run was stopped');
+  assert.match(out, /the command launcher died while this command ran; running it again/);
+  // Nothing was lost: the next build has nothing to do.
+  const again = cli(root, ['-f', 't.ts']);
+  assert.is(again.code, 0, again.stderr);
+  assert.match(again.stdout, /nothing to do/);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('a launcher that cannot start (no /bin/bash for it) is not waited for: the commands are spawned directly', async () => {
+  // The in-process API with a LauncherPool whose bash cannot be found: run() answers undefined.
+  const { LauncherPool } = await import('../engine/launcher.ts');
+  const pool = new LauncherPool('/nonexistent-dir-for-hubmake', process.env, 'test');
+  const res = await pool.run({ cmd: 'true', onOutput: () => {}, onPid: () => {} });
+  assert.is(res, undefined);
+  assert.ok(pool.broken);
+});
+
+test.run();
