@@ -98,6 +98,7 @@ export class RealPaths {
  */
 export class WriteGuard {
   private readonly dirs = new Map<string, boolean>();
+  private readonly links = new Map<string, number | Set<string>>();
   private realRoot: string | undefined;
   constructor(private readonly root: string, private readonly realPaths: RealPaths = new RealPaths()) {}
 
@@ -108,13 +109,34 @@ export class WriteGuard {
     const slash = n.lastIndexOf('/');
     const dir = slash < 0 ? '' : n.slice(0, slash);
     if (this.safeDir(dir)) {
-      let st: fs.Stats | fs.Dirent | undefined | null = null;
+      let link = true;
       try {
-        st = this.realPaths.lstatOf(`${this.root}/${n}`);
+        link = this.isLink(dir, slash < 0 ? n : n.slice(slash + 1));
       } catch { /* ENAMETOOLONG, EACCES...: the full walk names it */ }
-      if (st !== null && !st?.isSymbolicLink()) return undefined;
+      if (!link) return undefined;
     }
     return escapesRoot(this.root, rel, this.realPaths);
+  }
+
+  /**
+   * Whether one entry of a directory is a symlink: the first few are lstat-ed; after that the
+   * directory is listed once and only its symlinks are kept (a list of 100,000 outputs is then
+   * answered by a lookup in an empty set). An entry created after the listing is looked at as
+   * any path written after validation would be: when its target runs.
+   */
+  private isLink(dir: string, name: string): boolean {
+    const abs = dir === '' ? this.root : `${this.root}/${dir}`;
+    let seen = this.links.get(dir) ?? 0;
+    if (typeof seen === 'number') {
+      if (seen < LIST_AFTER) {
+        this.links.set(dir, seen + 1);
+        return lstatOrMissing(`${abs}/${name}`)?.isSymbolicLink() ?? false;
+      }
+      const links = new Set<string>();
+      for (const d of fs.readdirSync(abs, { withFileTypes: true })) if (d.isSymbolicLink()) links.add(d.name);
+      this.links.set(dir, (seen = links));
+    }
+    return seen.has(name);
   }
 
   /** The directory exists, is a directory, and its real path lies inside the root's. */

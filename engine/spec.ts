@@ -73,8 +73,8 @@ function validateOne(raw: unknown, index: number, root: string, errors: Diagnost
   for (const k of Object.keys(s)) {
     if (!KNOWN.has(k)) err.add(k, `unknown field '${k}'`, `known fields: ${[...KNOWN].join(', ')}`);
   }
-  const outputs = strings(s, 'outputs', err).map(normalizeRel);
-  const inputs = strings(s, 'inputs', err).map((p) => (isGlob(p) ? p.replace(/^\.\//, '') : normalizeRel(p)));
+  const outputs = mapSame(strings(s, 'outputs', err), normalizeRel);
+  const inputs = mapSame(strings(s, 'inputs', err), normalizeInput);
   const deps = strings(s, 'deps', err);
   const env = strings(s, 'env', err);
   const name = optString(s, 'name', err) ?? outputs[0];
@@ -160,6 +160,22 @@ class SpecErrors {
 }
 
 const EMPTY: string[] = [];
+
+const normalizeInput = (p: string) => (isGlob(p) ? p.replace(/^\.\//, '') : normalizeRel(p));
+
+/** xs.map(f), but xs itself when f changes nothing: declared paths are usually normal already. */
+function mapSame(xs: string[], f: (x: string) => string): string[] {
+  for (let i = 0; i < xs.length; i++) {
+    const y = f(xs[i]!);
+    if (y !== xs[i]) {
+      const out = xs.slice(0, i);
+      out.push(y);
+      for (let j = i + 1; j < xs.length; j++) out.push(f(xs[j]!));
+      return out;
+    }
+  }
+  return xs;
+}
 
 /** An array of non-empty strings without NUL bytes; the common, valid case allocates nothing. */
 function strings(s: Record<string, unknown>, field: string, err: SpecErrors): string[] {

@@ -107,6 +107,26 @@ test('hashFileBytes: equals sha256 of the bytes at every size around its 4 MiB r
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('validateSpecs: a symlinked output among hundreds in one directory (answered from a listing) is still refused', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubmake-links-'));
+  fs.mkdirSync(path.join(dir, 'out'));
+  for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(dir, 'out', `f${i}`), '');
+  fs.rmSync(path.join(dir, 'out', 'f250'));
+  fs.symlinkSync('/etc/hostname', path.join(dir, 'out', 'f250'));
+  const specs = Array.from({ length: 300 }, (_, i) => ({ outputs: [`out/f${i}`], run: 'true' }));
+  try {
+    validateSpecs(specs, dir);
+    assert.unreachable('the symlinked output must be refused');
+  } catch (e) {
+    if (!(e instanceof DeclarationError)) throw e;
+    assert.equal(e.diagnostics.map((d) => d.target), ['out/f250']);
+    assert.match(e.diagnostics[0]!.message, /resolves outside the root through a symlink/);
+  }
+  fs.rmSync(path.join(dir, 'out', 'f250'));
+  assert.is(validateSpecs(specs, dir).length, 300);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test('metrics logger: busy time is the union of overlapping command runs; events pass through', () => {
   let t = 0;
   const seen: string[] = [];
