@@ -17,7 +17,7 @@ import { Lock } from './lock.ts';
 import { Preserver, sameOutputs, type Preservation } from './preserve.ts';
 import type { Target } from './spec.ts';
 import { partsOf, StateStore, type SuccessRecord } from './state.ts';
-import { BlobError, BlobStore, materialize, type OutputSet } from './store.ts';
+import { BlobError, BlobStore, blobsOf, materialize, type OutputSet } from './store.ts';
 
 export interface ArtifactSettings {
   /** Cache directory (absolute); undefined: .hubmake/cache sharing the store's blobs. */
@@ -122,9 +122,22 @@ export class Artifacts {
   /** Blobs of preserved copies released in this build, removed at its end unless still referenced. */
   private readonly released = new Set<string>();
 
-  /** A success (run or restored): the copy preserved before it is no longer the last good one. */
-  succeeded(t: Target): void {
-    for (const h of this.preserver.release(t.name)) this.released.add(h);
+  /**
+   * A success (run or restored): the copy preserved before it is no longer the last good one.
+   * Blobs that the cache entry of the previous good run (`prev`) still lists are known to be live
+   * without the end-of-build scan of every cache entry, which costs ~10 ms per 1,000 entries;
+   * with the cache on, that is every released blob of a cacheable target, so an edit that reruns
+   * 11 of 10,000 targets reads 11 entries instead of 10,000.
+   */
+  succeeded(t: Target, prev?: SuccessRecord): void {
+    const freed = this.preserver.release(t.name);
+    if (!freed.length) return;
+    let live: Set<string> | undefined;
+    if (prev && this.sharesStore) {
+      const e = this.index.lookup(cacheKey(digestOf(partsOf(prev)), t.outputs), false);
+      if (e) live = new Set(blobsOf(e.outputSet));
+    }
+    for (const h of freed) if (!live?.has(h)) this.released.add(h);
   }
 
   /**

@@ -229,8 +229,11 @@ class Builder {
       const litter = t.outputs.flatMap((p) => removeTempLitter(path.join(o.root, p)));
       if (litter.length) o.emit({ type: 'info', target: name, message: `removed ${litter.length} temp file(s) left by a killed build: ${litter.map((f) => path.relative(o.root, f)).join(', ')}` });
     }
+    // The last good record, before this run replaces it: its cache entry tells which preserved
+    // blobs stay referenced once this run succeeds.
+    const prev = o.state.history.get(name)?.ok;
     const preserved = this.preserveOutputs(t);
-    if (hit && this.restoreFromCache(t, fp, hit)) return;
+    if (hit && this.restoreFromCache(t, fp, hit, prev)) return;
     const t0 = Date.now();
     const last: string[] = [];
     o.state.recordStart(name, o.buildId);
@@ -295,7 +298,7 @@ class Builder {
       const fin: BuildEvent = { type: 'finish', target: name, status: 'built', durationMs: ms, exitCode: res.exitCode, ...jobEv };
       if (t.log) fin.log = t.log;
       o.emit(fin);
-      this.remember(t, fp, out, ms, degraded);
+      this.remember(t, fp, out, ms, degraded, prev);
       return;
     }
     o.state.recordFailure({ k: 'fail', t: name, b: o.buildId, ms, code: res.exitCode, err: error, cmd: fp.parts.command, ...job });
@@ -327,7 +330,7 @@ class Builder {
   }
 
   /** A cache hit: write its outputs (verified), record them as produced by their original build. */
-  private restoreFromCache(t: Target, fp: Fingerprint, hit: CacheHit): boolean {
+  private restoreFromCache(t: Target, fp: Fingerprint, hit: CacheHit, prev: SuccessRecord | undefined): boolean {
     const o = this.o;
     const t0 = Date.now();
     let r: { files: number; bytes: number };
@@ -343,23 +346,23 @@ class Builder {
     const ms = Date.now() - t0;
     const e = hit.entry;
     o.state.recordSuccess({ k: 'ok', t: t.name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: fp.parts.inputs, out, ms: e.ms, b: e.buildId });
-    this.released(t);
+    this.released(t, prev);
     this.settle(t.name, this.outcome(t, 'built', { exitCode: 0, durationMs: ms, buildId: e.buildId, restoredFrom: e.buildId }));
     o.emit({ type: 'finish', target: t.name, status: 'built', durationMs: ms, exitCode: 0, restored: { buildId: e.buildId, from: hit.from, ...r } });
     return true;
   }
 
   /** After a success the copy preserved before it has done its job: let it go. */
-  private released(t: Target): void {
+  private released(t: Target, prev: SuccessRecord | undefined): void {
     try {
-      this.o.artifacts?.succeeded(t);
+      this.o.artifacts?.succeeded(t, prev);
     } catch { /* a manifest that cannot be removed costs disk space only */ }
   }
 
   /** After a success: store the outputs in the artifact cache under the fingerprint. */
-  private remember(t: Target, fp: Fingerprint, out: Record<string, string>, ms: number, degraded: boolean): void {
+  private remember(t: Target, fp: Fingerprint, out: Record<string, string>, ms: number, degraded: boolean, prev: SuccessRecord | undefined): void {
     const o = this.o;
-    this.released(t);
+    this.released(t, prev);
     if (!o.artifacts?.cacheable(t, false, degraded)) return;
     try {
       o.artifacts.remember(t, fp.digest, out, o.buildId, ms, o.hasher);
