@@ -5,7 +5,7 @@
 import { decide, type Decision, type Reason } from './decide.ts';
 import { Disk, removeTempLitter } from './disk.ts';
 import type { BuildEvent, Listener } from './events.ts';
-import { computeFingerprint, type Fingerprint } from './fingerprint.ts';
+import { computeFingerprint, pathRecord, type Fingerprint } from './fingerprint.ts';
 import type { Graph } from './graph.ts';
 import { Hasher, MISSING } from './hash.ts';
 import { runTarget, tailOf } from './run.ts';
@@ -186,7 +186,7 @@ class Builder {
     let outputs: Record<string, string>;
     try {
       fp = computeFingerprint(t, o.hasher, o.env, o.moduleHash);
-      outputs = {};
+      outputs = pathRecord();
       for (const out of t.outputs) outputs[out] = o.hasher.hashPath(out);
     } catch (e) {
       // An unreadable input (permissions, I/O error): name it and fail this target.
