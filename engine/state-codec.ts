@@ -70,7 +70,8 @@ export class StringTable {
     if (typeof text !== 'string' || typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n >= 2 ** 30) return false;
     this.strings[n] = text;
     this.envs[n] = undefined;
-    this.index?.set(text, n);
+    // A number defined again (after a write that failed half-way) may have meant another string.
+    this.index = undefined;
     return true;
   }
 
