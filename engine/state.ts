@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FingerprintParts } from './fingerprint.ts';
 import type { StatEntry } from './hash.ts';
-import { decodeRecord, decodeStat, encodeRecord, encodeStat, FORMAT, StringTable, type Rec } from './state-codec.ts';
+import { decodeRecord, decodeStat, encodeRecord, encodeStat, FORMAT, StringTable, type HashMemo, type Rec } from './state-codec.ts';
 
 export type { Rec as StateRecord } from './state-codec.ts';
 
@@ -103,6 +103,8 @@ export class StateStore {
   private legacy = false;
   /** The strings the log's records refer to by number. */
   private table = new StringTable();
+  /** Hashes decoded by load(), shared with loadStatCache(), which drops them (state-codec.ts). */
+  private hashes: HashMemo | undefined;
 
   constructor(root: string) {
     this.dir = path.join(root, STATE_DIR);
@@ -116,7 +118,8 @@ export class StateStore {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.warnings.push(`cannot read state: ${(e as Error).message}; every target looks stale`);
       return;
     }
-    const r = parseLog(text, this.table, (rec) => this.take(rec));
+    this.hashes = new Map();
+    const r = parseLog(text, this.table, (rec) => this.take(rec), this.hashes);
     this.lines += r.lines;
     this.legacy = r.legacy;
     const bad = r.bad;
@@ -234,11 +237,13 @@ export class StateStore {
 
   loadStatCache(): Map<string, StatEntry> {
     const cache = new Map<string, StatEntry>();
+    const memo = this.hashes ?? new Map();
+    this.hashes = undefined;
     try {
       const obj = JSON.parse(fs.readFileSync(path.join(this.dir, STAT), 'utf8')) as unknown;
       if (!obj || typeof obj !== 'object') return cache;
       if ((obj as { v?: unknown }).v === FORMAT) {
-        decodeStat(obj as { g?: unknown }, cache);
+        decodeStat(obj as { g?: unknown }, cache, memo);
         return cache;
       }
       // Format 1: { path: StatEntry }, kept until the next save rewrites it (re-hashing a
@@ -282,7 +287,7 @@ export function comparableHistory(h: TargetHistory | undefined, paramsNow: strin
  * Every record of a log's text, in order, through onRecord (superseded ones too); the number of
  * lines understood and of damaged ones, and whether any was of format 1.
  */
-function parseLog(text: string, table: StringTable, onRecord: (r: Rec) => void): { lines: number; bad: number; legacy: boolean } {
+function parseLog(text: string, table: StringTable, onRecord: (r: Rec) => void, memo?: HashMemo): { lines: number; bad: number; legacy: boolean } {
   let lines = 0;
   let bad = 0;
   let legacy = false;
@@ -298,7 +303,7 @@ function parseLog(text: string, table: StringTable, onRecord: (r: Rec) => void):
       continue;
     }
     let rec: Rec | 'def' | undefined;
-    if (Array.isArray(parsed)) rec = decodeRecord(parsed, table);
+    if (Array.isArray(parsed)) rec = decodeRecord(parsed, table, memo);
     else {
       rec = legacyRecord(parsed);
       legacy = true;
