@@ -49,10 +49,7 @@ const RESTORED = ['SHLVL', 'LC_ALL', 'PWD', 'OLDPWD', 'BASH_ENV'] as const;
  * builtins it uses, and come back re-serialised). Such builds spawn their commands directly.
  */
 export function launchable(env: NodeJS.ProcessEnv): boolean {
-  for (const k of Object.keys(env)) {
-    if (k === 'SHELLOPTS' || k === 'BASHOPTS' || k === 'POSIXLY_CORRECT' || k.startsWith('BASH_FUNC_')) return false;
-  }
-  return true;
+  return !Object.keys(env).some((k) => k === 'SHELLOPTS' || k === 'BASHOPTS' || k === 'POSIXLY_CORRECT' || k.startsWith('BASH_FUNC_'));
 }
 
 /**
@@ -213,10 +210,11 @@ export class Launcher {
    * as child_process's 'close' waits for (a stubborn child of an interrupted command included,
    * until its SIGKILL). Usually its process group is already empty: one kill(0) says so.
    */
-  private settle(j: NonNullable<Launcher['job']>): void {
+  private settle(j: NonNullable<Launcher['job']>, delay = 10): void {
     if (this.job !== j) return;
     if (j.pid !== undefined && this.outputHeldBy(j.pid)) {
-      setTimeout(() => this.settle(j), 20);
+      // Each look scans /proc: back off while a long-lived child keeps the output open.
+      setTimeout(() => this.settle(j, Math.min(delay * 2, 200)), delay);
       return;
     }
     this.job = undefined;
@@ -284,7 +282,22 @@ export class LauncherPool {
   /** A launcher could not start or died: the rest of this pool's commands are spawned directly. */
   broken = false;
 
-  constructor(private readonly cwd: string, private readonly env: NodeJS.ProcessEnv, private readonly mark: string, private readonly idleMs = 500) {}
+  private readonly env: NodeJS.ProcessEnv;
+
+  constructor(private readonly cwd: string, env: NodeJS.ProcessEnv, private readonly mark: string, private readonly idleMs = 500) {
+    // A copy: its launchers pass on the environment as it was when they started.
+    this.env = { ...env };
+  }
+
+  /** Whether env is still the environment its launchers were started with (process.env may change between builds). */
+  matches(env: NodeJS.ProcessEnv): boolean {
+    let n = 0;
+    for (const k in env) {
+      if (env[k] !== this.env[k]) return false;
+      n++;
+    }
+    return n === Object.keys(this.env).length;
+  }
 
   /** Runs a command; undefined when no launcher could run it (the caller spawns it directly). */
   async run(job: LaunchJob): Promise<LaunchExit | undefined> {

@@ -104,8 +104,7 @@ export async function runTarget(o: RunOptions): Promise<RunResult> {
 }
 
 async function runCommand(cmd: string, o: RunOptions, sink: Sink): Promise<RunResult> {
-  // HUBMAKE_LAUNCHER=off spawns every command from this process, as before the launcher.
-  const pool = o.env.HUBMAKE_LAUNCHER === 'off' || !launchable(o.env) ? undefined : launcherPool(o.root, o.env);
+  const pool = launcherPool(o.root, o.env);
   if (pool && !pool.broken) {
     let pid: number | undefined;
     const kill = () => {
@@ -168,18 +167,23 @@ async function stopGroup(pid: number): Promise<void> {
 }
 
 /**
- * Launcher pools, one per build directory and environment object (a build passes one env to all
- * its commands). A cache of helper processes, not build state: a pool whose launchers have all
- * been idle closes them, and a process that exits ends them.
+ * Launcher pools, one per build directory and environment (a build passes one env to all its
+ * commands). A cache of helper processes, not build state: a pool whose launchers have all been
+ * idle closes them, and a process that exits ends them.
  */
-const pools = new WeakMap<NodeJS.ProcessEnv, Map<string, LauncherPool>>();
+const pools = new Map<string, LauncherPool>();
 
-function launcherPool(root: string, env: NodeJS.ProcessEnv): LauncherPool {
-  let byRoot = pools.get(env);
-  if (!byRoot) pools.set(env, (byRoot = new Map()));
-  let pool = byRoot.get(root);
-  if (!pool) byRoot.set(root, (pool = new LauncherPool(root, env, runMark(root))));
-  return pool;
+/** Undefined when this environment's commands are spawned directly. */
+function launcherPool(root: string, env: NodeJS.ProcessEnv): LauncherPool | undefined {
+  const pool = pools.get(root);
+  if (pool?.matches(env)) return pool;
+  pool?.close();
+  pools.delete(root);
+  // HUBMAKE_LAUNCHER=off spawns every command from this process, as before the launcher.
+  if (env.HUBMAKE_LAUNCHER === 'off' || !launchable(env)) return undefined;
+  const fresh = new LauncherPool(root, env, runMark(root));
+  pools.set(root, fresh);
+  return fresh;
 }
 
 /**

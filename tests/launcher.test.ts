@@ -201,6 +201,33 @@ test('a launcher killed mid-build: its command is stopped and run again directly
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+test('an environment with exported bash functions or SHELLOPTS is not given to the launcher: such commands are spawned directly, and still see them', () => {
+  const root = tempRoot('hubmake-launch-');
+  write(root, 't.ts', `export default [{ outputs: ['out.txt'], run: 'greet > out.txt; cat /proc/$PPID/cmdline | tr "\\\\0" " " >> out.txt' }];\n`);
+  const r = cli(root, ['-f', 't.ts'], { 'BASH_FUNC_greet%%': '() {  echo hello from a function\n}' });
+  assert.is(r.code, 0, r.stderr);
+  const out = read(root, 'out.txt');
+  assert.match(out, /^hello from a function\n/);
+  assert.not.match(out, /hubmake-launcher/);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('in one process, a build after process.env changed gives its commands the new environment', async () => {
+  const { buildInProcess } = await import('./lib/crashGraph.ts');
+  const root = tempRoot('hubmake-launch-');
+  write(root, 'in.txt', '1\n');
+  write(root, 'targets.ts', `export default [{ outputs: ['out.txt'], inputs: ['in.txt'], run: 'echo "$HUBMAKE_TEST_VALUE $(cat /proc/$PPID/cmdline | tr "\\\\0" " ")" > out.txt' }];\n`);
+  process.env.HUBMAKE_TEST_VALUE = 'one';
+  assert.is((await buildInProcess(root, 1)).code, 0);
+  assert.match(read(root, 'out.txt'), /^one [\s\S]*hubmake-launcher/, read(root, 'out.txt'));
+  process.env.HUBMAKE_TEST_VALUE = 'two';
+  write(root, 'in.txt', '2\n'); // (a changed env value alone would be restored from the cache)
+  assert.is((await buildInProcess(root, 1)).code, 0);
+  assert.match(read(root, 'out.txt'), /^two [\s\S]*hubmake-launcher/, read(root, 'out.txt'));
+  delete process.env.HUBMAKE_TEST_VALUE;
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
 test('a launcher that cannot start (no /bin/bash for it) is not waited for: the commands are spawned directly', async () => {
   // The in-process API with a LauncherPool whose bash cannot be found: run() answers undefined.
   const { LauncherPool } = await import('../engine/launcher.ts');
