@@ -118,7 +118,7 @@ if (res.scale && res.scale.length > 1) {
   const spread = Math.max(...per) / Math.min(...per);
   goal('planning cost grows linearly (per-target planning time within 2x across sizes)', per.map((x) => `${(x * 1000).toFixed(1)} µs`).join(' / '), spread <= 2);
 }
-if (res.lazy) goal('no-op loads neither zx nor chokidar', res.lazy.noopPackages.join(', '), res.lazy.ok);
+if (res.lazy) goal('no-op loads neither zx nor chokidar (nor fast-glob, picomatch without globs)', res.lazy.noopPackages.join(', '), res.lazy.ok);
 log('\n== goals ==');
 for (const g of res.goals) log(`${g.pass === true ? 'PASS' : g.pass === false ? 'MISS' : 'n/a '}  ${g.goal}: ${g.value}`);
 save();

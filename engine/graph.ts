@@ -3,7 +3,7 @@
 // unknown goals) are found here, before anything touches the disk.
 import fs from 'node:fs';
 import path from 'node:path';
-import picomatch from 'picomatch';
+import { picomatch } from './globs.ts';
 import { DeclarationError, type Diagnostic } from './errors.ts';
 import { isGlob, type Target } from './spec.ts';
 import { stripSlash } from './paths.ts';

@@ -4,7 +4,7 @@
 // trusted next time (git's "racy" problem): it is re-hashed.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import fg from 'fast-glob';
+import { fastGlob } from './globs.ts';
 import type { Disk, FileStat } from './disk.ts';
 
 /** File-system timestamps advance in ticks; stay clear of one generously. */
@@ -83,7 +83,7 @@ export class Hasher {
 
   /** A tree hash: sorted relative paths and the content hash of each file. */
   private hashTree(rel: string): string {
-    const files = fg.sync('**/*', { cwd: this.disk.abs(rel), dot: true, onlyFiles: true, followSymbolicLinks: true }).sort();
+    const files = fastGlob().sync('**/*', { cwd: this.disk.abs(rel), dot: true, onlyFiles: true, followSymbolicLinks: true }).sort();
     const h = crypto.createHash('sha256');
     for (const f of files) {
       h.update(f);
@@ -96,7 +96,7 @@ export class Hasher {
 
   /** Files matching a glob, sorted, relative to the root. Build-internal directories are never inputs. */
   expandGlob(pattern: string): string[] {
-    return fg.sync(pattern, { cwd: this.disk.root, dot: false, onlyFiles: true, ignore: ['.hubmake/**', 'node_modules/**'] }).sort();
+    return fastGlob().sync(pattern, { cwd: this.disk.root, dot: false, onlyFiles: true, ignore: ['.hubmake/**', 'node_modules/**'] }).sort();
   }
 }
 

@@ -1,6 +1,6 @@
 // Turns whatever a targets module exported into validated targets. Every exit-2 diagnostic about
 // a single spec starts here; cross-target checks (duplicates, cycles, missing inputs) are in graph.ts.
-import fg from 'fast-glob';
+import { fastGlob } from './globs.ts';
 import { canonicalJson, CanonicalError } from './canonical.ts';
 import { DeclarationError, type Diagnostic } from './errors.ts';
 import { normalizeRel, WriteGuard } from './paths.ts';
@@ -39,7 +39,7 @@ export function isGlob(p: string): boolean {
   // Without any of these characters no pattern syntax can be present; skipping fast-glob's check
   // (which builds a Settings object per call) matters at 100,000 paths per build.
   if (!/[*?[\]{}()!+@\\]/.test(p)) return false;
-  return fg.isDynamicPattern(p);
+  return fastGlob().isDynamicPattern(p);
 }
 
 export function validateSpecs(exported: unknown, root: string): Target[] {

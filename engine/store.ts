@@ -14,7 +14,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import fg from 'fast-glob';
+import { fastGlob } from './globs.ts';
 import { hashFileBytes } from './hash.ts';
 import { stripSlash } from './paths.ts';
 
@@ -170,7 +170,7 @@ export class BlobStore {
 /** Files of a directory output, as the hasher sees them (dot files included, links followed). */
 export function filesUnder(root: string, dirOut: string): string[] {
   const rel = stripSlash(dirOut);
-  return fg.sync('**/*', { cwd: path.join(root, rel), dot: true, onlyFiles: true, followSymbolicLinks: true }).sort().map((f) => `${rel}/${f}`);
+  return fastGlob().sync('**/*', { cwd: path.join(root, rel), dot: true, onlyFiles: true, followSymbolicLinks: true }).sort().map((f) => `${rel}/${f}`);
 }
 
 /**
