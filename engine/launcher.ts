@@ -108,7 +108,7 @@ export class Launcher {
       stdio: ['pipe', 'pipe', 'ignore'],
     });
     this.pid = this.child.pid;
-    endsWithProcess(this.child);
+    endsWithProcess(this, this.child);
     this.child.unref();
     this.child.on('error', () => this.die());
     // Its last frames may still be in the pipe when 'exit' arrives: read them first, unless a
@@ -138,9 +138,15 @@ export class Launcher {
   }
 
   /** Stdin EOF: the launcher exits after its current command (none, when idle). */
-  close(): void {
+  close(wait = false): void {
     this.closing = true;
     this.child.stdin!.end();
+    // Waited for: the event loop stays open until it has exited (and is reaped).
+    if (wait) this.child.ref();
+  }
+
+  kill(): void {
+    this.child.kill('SIGKILL');
   }
 
   private idle(): void {
@@ -248,18 +254,26 @@ export class Launcher {
 }
 
 /**
- * Launchers still running when this process exits are killed then, not left to notice the end of
- * their stdin a moment later: when the build has ended, nothing of it may still be running. (Only
- * idle launchers can be left at a normal exit; the commands live in process groups of their own.)
+ * No launcher outlives the process that started it. When its event loop runs empty (the build is
+ * over; launchers never hold it open while idle), their stdin is closed and they are waited for,
+ * so they are reaped and their commands' CPU time is counted in this process's, as a directly
+ * spawned command's is. At an exit that does not wait (process.exit), they are killed: idle ones
+ * only can be left then, and their commands live in process groups of their own.
  */
-const running = new Set<ChildProcess>();
-function endsWithProcess(child: ChildProcess): void {
-  if (running.size === 0 && !process.listeners('exit').includes(killRunning)) process.on('exit', killRunning);
-  running.add(child);
-  child.once('exit', () => running.delete(child));
+const running = new Set<Launcher>();
+function endsWithProcess(l: Launcher, child: ChildProcess): void {
+  if (!process.listeners('exit').includes(killRunning)) {
+    process.on('exit', killRunning);
+    process.on('beforeExit', closeRunning);
+  }
+  running.add(l);
+  child.once('exit', () => running.delete(l));
+}
+function closeRunning(): void {
+  for (const l of running) l.close(true);
 }
 function killRunning(): void {
-  for (const c of running) c.kill('SIGKILL');
+  for (const l of running) l.kill();
 }
 
 function partialTokenAt(buf: Buffer, token: Buffer): number {
