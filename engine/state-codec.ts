@@ -48,7 +48,8 @@ export function hashOut(v: string): string {
  * Stored hash -> in-memory hash, shared by the log and the stat cache of one load. The same
  * content hash comes back many times (a target's output is its dependents' input, and the stat
  * cache holds it again): one hex string for all of them saves its conversion and 80 bytes of heap
- * for each repeat (100,000 targets: log + stat cache retained 103 -> 86 MB, see state.ts).
+ * for each repeat. 100,000 targets of bench/scale.ts, history + stat cache retained after load:
+ * format 1 118.6 MB, format 2 without this 103.0 MB, with it 80.1 MB.
  */
 export type HashMemo = Map<string, string>;
 

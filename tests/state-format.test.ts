@@ -8,7 +8,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { StatEntry } from '../engine/hash.ts';
-import { StateStore, type FailRecord, type JobRecord, type SuccessRecord, type TargetHistory } from '../engine/state.ts';
+import { logRecords, StateStore, type FailRecord, type JobRecord, type SuccessRecord, type TargetHistory } from '../engine/state.ts';
 import { cli, read, tempRoot, write } from './lib/cli.ts';
 import { prng } from './lib/prng.ts';
 
@@ -160,6 +160,20 @@ test('a path named __proto__ is a key like any other, not a prototype', () => {
   assert.equal(Object.keys(ok.in), ['__proto__', 'x']);
   assert.is(ok.in['__proto__'], 'e'.repeat(64));
   assert.is(Object.getPrototypeOf(ok.in), Object.prototype);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('logRecords lists every record in the order written, superseded ones too (the Slurm tests read job records so)', () => {
+  const root = tmp();
+  const s = loaded(root);
+  const job: JobRecord = { k: 'job', t: 'train', b: 'b1', id: '4711', fp: 'f'.repeat(64), out: '.hubmake/slurm/train-4711.out' };
+  const ok: SuccessRecord = { k: 'ok', t: 'train', cmd: 'python train.py', params: '', env: {}, in: {}, out: { 'model.pt': 'a'.repeat(64) }, ms: 5, b: 'b1', job: '4711', node: 'gpu017' };
+  s.recordStart('train', 'b1');
+  s.recordJob(job);
+  s.recordSuccess(ok);
+  s.close();
+  assert.equal(logRecords(root), [{ k: 'start', t: 'train', b: 'b1' }, job, ok]);
+  assert.equal(loaded(root).history.get('train'), { ok });
   fs.rmSync(root, { recursive: true, force: true });
 });
 
