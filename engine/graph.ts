@@ -213,6 +213,8 @@ export function resolveGoals(graph: Graph, goals: string[]): { goals: string[]; 
     }
     if (errors.length) throw new DeclarationError(errors);
   }
+  // Every target (a build with no goal and no `default`): the closure is the whole graph.
+  if (goals.length === 0 && roots.length === graph.targets.length) return { goals: roots, closure: new Set(graph.order) };
   const closure = new Set<string>();
   const stack = [...roots];
   while (stack.length) {

@@ -15,13 +15,15 @@ export class Scheduler {
     names: Iterable<string>,
     private readonly depsOf: (n: string) => string[],
     private readonly dependentsOf: (n: string) => string[],
-    private readonly inScope: (n: string) => boolean,
+    /** Whether a target takes part in this build; undefined: all do. */
+    private readonly inScope: ((n: string) => boolean) | undefined,
     readonly jobs: number,
     /** Cap on batch jobs in the queue at once (--slurm-jobs). */
     readonly remoteJobs = 100,
   ) {
     for (const n of names) {
-      const count = depsOf(n).filter(inScope).length;
+      const ds = depsOf(n);
+      const count = inScope ? ds.filter(inScope).length : ds.length;
       this.waiting.set(n, count);
       if (count === 0) this.ready.push(n);
     }
