@@ -60,6 +60,7 @@ export function launchable(env: NodeJS.ProcessEnv): boolean {
  * parameter per RESTORED variable ('u' unset, 's<value>'). The launcher runs in the C locale so
  * that `jobs -l` says "Done"/"Exit N" in English.
  */
+const ARGS = 2 + RESTORED.length;
 const SCRIPT = [
   'LC_ALL=C',
   'set -m',
@@ -67,10 +68,15 @@ const SCRIPT = [
   "while IFS= read -r -d '' __hubmake_cmd; do",
   '  printf "%sB\\n" "$1"',
   // One line (no if/then): `jobs -l` prints the job's text, and the J frame is one line.
-  `  ( ${RESTORED.map((v, i) => `[[ $${i + 3} == u ]] && unset ${v} || export ${v}="\${${i + 3}:1}"; `).join('')}export HUBMAKE_RUN="$2"; exec /bin/bash -c "set -eo pipefail;$__hubmake_cmd" ) </dev/null 2>&1 &`,
+  `  ( ${RESTORED.map((v, i) => `[[ $${i + 3} == u ]] && unset ${v} || export ${v}="\${${i + 3}:1}"; `).join('')}export HUBMAKE_RUN="$2"; exec /bin/bash -c "set -eo pipefail;$__hubmake_cmd" ) </dev/null 2>&1 3<&- &`,
   '  printf "%sP%s\\n" "$1" "$!"',
-  '  wait "$!"',
-  '  printf "%sE%s\\n" "$1" "$?"',
+  // With job control, `wait` also returns when the command is stopped (SIGSTOP), and at once
+  // again while it stays stopped: wait until it has ended, looking every 50 ms (a read from fd 3,
+  // a pipe the build never writes to, is the sleep that needs no fork).
+  // The status is kept as one more positional parameter (no function: in one, and so in the
+  // SIGCHLD trap run while it waits, $1 would be its own argument, not the token).
+  `  while :; do wait "$!"; set -- "\${@:1:${ARGS}}" "$?"; [[ -d /proc/$! ]] || break; read -t 0.05 -u 3 __hubmake_cmd; done`,
+  `  printf "%sE%s\\n" "$1" "\${${ARGS + 1}}"`,
   'done',
 ].join('\n');
 
@@ -105,7 +111,7 @@ export class Launcher {
       // Its own process group: Ctrl-C at the terminal reaches the build, which stops the
       // commands' groups itself; the launcher then ends with its stdin.
       detached: true,
-      stdio: ['pipe', 'pipe', 'ignore'],
+      stdio: ['pipe', 'pipe', 'ignore', 'pipe'],
     });
     this.pid = this.child.pid;
     endsWithProcess(this, this.child);
@@ -122,6 +128,7 @@ export class Launcher {
     });
     this.child.stdin!.on('error', () => { /* EPIPE once it is gone: 'exit' says so */ });
     (this.child.stdin as unknown as { unref?: () => void }).unref?.();
+    (this.child.stdio[3] as unknown as { unref?: () => void } | null)?.unref?.();
     this.child.stdout!.on('data', (c: Buffer) => this.data(c));
     this.idle();
   }

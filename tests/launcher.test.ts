@@ -151,6 +151,28 @@ test('exit codes and deaths by signal are reported as a direct spawn reports the
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+test('a command that is stopped (SIGSTOP) and continued ends with its own exit code, as with a direct spawn', async () => {
+  const root = tempRoot('hubmake-launch-');
+  write(root, 't.ts', `export default [{ outputs: ['s.txt'], run: 'echo $$ > pid; kill -STOP $$; echo resumed; echo ok > s.txt; exit 4' }];\n`);
+  for (const env of [{}, OFF]) {
+    fs.rmSync(path.join(root, 'pid'), { force: true });
+    const child = cliAsync(root, ['-f', 't.ts', '--json'], env);
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    await waitFor(() => fs.existsSync(path.join(root, 'pid')) && read(root, 'pid').endsWith('\n'), 'the command to start');
+    const pid = Number(read(root, 'pid'));
+    await waitFor(() => statFields(pid)[0] === 'T', 'the command to stop');
+    await sleep(300);
+    assert.not.match(out, /"type":"finish"/, 'the target ended while its command was stopped');
+    process.kill(pid, 'SIGCONT');
+    const [code] = await new Promise<[number | null]>((r) => child.once('close', (c) => r([c])));
+    assert.is(code, 1);
+    assert.match(out, /"line":"resumed"/);
+    assert.match(out, /command failed \(exit code 4\)/);
+  }
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
 test('SIGINT stops the running command\'s whole group; no command, child of it or launcher is left', async () => {
   const root = tempRoot('hubmake-launch-');
   write(root, 't.ts', `export default [
