@@ -104,7 +104,8 @@ export async function runTarget(o: RunOptions): Promise<RunResult> {
 }
 
 async function runCommand(cmd: string, o: RunOptions, sink: Sink): Promise<RunResult> {
-  const pool = launcherPool(o.root, o.env);
+  // A NUL would end the command early in the launcher's read; spawn rejects it, as before.
+  const pool = cmd.includes('\0') ? undefined : launcherPool(o.root, o.env);
   if (pool && !pool.broken) {
     let pid: number | undefined;
     const kill = () => {

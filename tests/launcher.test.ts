@@ -250,6 +250,29 @@ test('in one process, a build after process.env changed gives its commands the n
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+test('a no-op build starts no launcher; idle launchers of an in-process build are closed and reaped', async () => {
+  const { buildInProcess } = await import('./lib/crashGraph.ts');
+  const root = tempRoot('hubmake-launch-');
+  write(root, 'targets.ts', `export default [{ outputs: ['out.txt'], run: 'echo $PPID > out.txt' }];\n`);
+  const launchers = () => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return ppidOf(Number(p)) === process.pid && cmdline(Number(p)).includes('hubmake-launcher');
+    } catch {
+      return false;
+    }
+  });
+  assert.is((await buildInProcess(root, 1)).code, 0);
+  const launcher = read(root, 'out.txt').trim();
+  assert.ok(launchers().includes(launcher), 'the command ran through a launcher of this process');
+  // Idle for half a second, it is closed; this process reaps it (no zombie is left).
+  await waitFor(() => !fs.existsSync(`/proc/${launcher}`), 'the idle launcher to be gone', 5000);
+  const noop = await buildInProcess(root, 1);
+  assert.is(noop.code, 0);
+  assert.equal(noop.events.filter((e) => e.type === 'start'), []);
+  assert.equal(launchers(), [], 'a no-op build started a launcher');
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
 test('a launcher that cannot start (no /bin/bash for it) is not waited for: the commands are spawned directly', async () => {
   // The in-process API with a LauncherPool whose bash cannot be found: run() answers undefined.
   const { LauncherPool } = await import('../engine/launcher.ts');
