@@ -62,6 +62,10 @@ export function launchable(env: NodeJS.ProcessEnv): boolean {
  */
 const ARGS = 2 + RESTORED.length;
 const SCRIPT = [
+  // The token comes first on stdin, not in argv: /proc/<pid>/cmdline is readable by anyone, and a
+  // command printing it (cat /proc/$PPID/cmdline) would otherwise write a frame's prefix.
+  "IFS= read -r -d '' __hubmake_cmd || exit",
+  'set -- "$__hubmake_cmd" "$@"',
   'LC_ALL=C',
   'set -m',
   `trap 'printf "%sJ" "$1"; jobs -l' CHLD`,
@@ -105,7 +109,7 @@ export class Launcher {
     const own = { ...env };
     delete own.BASH_ENV;
     // --norc: its stdin is a socket, and bash sources ~/.bashrc when it thinks sshd started it.
-    this.child = spawn('/bin/bash', ['--norc', '--noprofile', '-c', SCRIPT, LAUNCHER_NAME, this.token.toString(), mark, ...restored], {
+    this.child = spawn('/bin/bash', ['--norc', '--noprofile', '-c', SCRIPT, LAUNCHER_NAME, mark, ...restored], {
       cwd,
       env: own,
       // Its own process group: Ctrl-C at the terminal reaches the build, which stops the
@@ -127,6 +131,7 @@ export class Launcher {
       });
     });
     this.child.stdin!.on('error', () => { /* EPIPE once it is gone: 'exit' says so */ });
+    this.child.stdin!.write(Buffer.concat([this.token, Buffer.from([0])]));
     (this.child.stdin as unknown as { unref?: () => void }).unref?.();
     (this.child.stdio[3] as unknown as { unref?: () => void } | null)?.unref?.();
     this.child.stdout!.on('data', (c: Buffer) => this.data(c));
