@@ -17,7 +17,9 @@
 //   <token>J<jobs -l>\n  from the SIGCHLD trap: whether it exited or was killed by a signal —
 //                      `wait` alone says 128+n for both, `jobs -l` says "Exit 137" or "Killed"
 //   <token>E<status>\n its status from `wait`
-// The token is random per launcher, so no command output can forge a frame.
+// The token is random per launcher and reaches it on stdin (never in argv, which anyone can read),
+// so no command's output forges a frame by accident. A command has ended once its process group
+// no longer holds the pipe open (see settle), as child_process's 'close' waited for all holders.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -53,9 +55,9 @@ export function launchable(env: NodeJS.ProcessEnv): boolean {
 }
 
 /**
- * The launcher's script. Positional parameters, never shell variables, carry its own state: any
- * variable it assigned could be one the environment exports, and would then change the commands'
- * environment. $1 token, $2 the orphan mark (HUBMAKE_RUN) for the commands only — the launcher
+ * The launcher's script. Positional parameters carry its own state, and one variable of a name no
+ * environment holds (__hubmake_cmd): any variable it assigned could be one the environment exports,
+ * and would then change the commands' environment. $1 token, $2 the orphan mark (HUBMAKE_RUN) for the commands only — the launcher
  * itself must not carry it, or the next build would take it for an orphaned command — then one
  * parameter per RESTORED variable ('u' unset, 's<value>'). The launcher runs in the C locale so
  * that `jobs -l` says "Done"/"Exit N" in English.
