@@ -80,6 +80,44 @@ test('a command sees the same environment, cwd, stdin, process group and signals
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+test('a simple command (one program and plain words) is exec\'d by the launcher itself and sees what a direct spawn gives it', () => {
+  const root = tempRoot('hubmake-launch-simple-');
+  // The program is a script, so it can look at its own environment block and process. `_` is left
+  // out: bash -c sets it to the program's path, the launcher's exec does not.
+  write(root, 'probe.sh', `#!/bin/bash
+tr '\\0' '\\n' < /proc/$$/environ | grep -v '^HUBMAKE_RUN=\\|^HUBMAKE_LAUNCHER=\\|^_=' | sort > probe/environ
+pwd > probe/cwd
+readlink /proc/$$/fd/0 > probe/stdin
+echo "$(ps -o pgid= $$ | tr -d ' ') $$" > probe/pgid
+grep -E '^Sig(Ign|Cgt|Blk)' /proc/$$/status > probe/signals
+echo "$1 $2" > probe/args
+tr '\\0' ' ' < /proc/$PPID/cmdline > probe/parent
+touch probe.txt
+exit "$3"
+`);
+  fs.chmodSync(path.join(root, 'probe.sh'), 0o755);
+  write(root, 'probe.ts', `export default [{ outputs: ['probe.txt'], run: './probe.sh a=1 --b 0' }];\n`);
+  write(root, 'fail.ts', `export default [{ outputs: ['probe.txt'], run: './probe.sh x y 7' }];\n`);
+  for (const env of [{}, { SHLVL: undefined, SOME_VAR: 'a b' }, { SHLVL: '7', PWD: '/nonexistent' }, { SHLVL: 'odd', PWD: root }]) {
+    const via = probe(root, env);
+    const direct = probe(root, { ...env, ...OFF });
+    for (const k of ['environ', 'cwd', 'stdin', 'signals', 'args']) assert.is(via[k], direct[k], `${k} with env ${JSON.stringify(env)}`);
+    assert.is(via.args, 'a=1 --b\n');
+    const [pgid, pid] = via.pgid!.trim().split(' ');
+    assert.is(pgid, pid, 'the program leads its own process group');
+    assert.match(via.parent!, /hubmake-launcher/, 'exec\'d by the launcher\'s fork, no bash in between');
+    assert.not.match(direct.parent!, /hubmake-launcher/);
+  }
+  // Its exit status is the target's, as with a direct spawn.
+  const a = cli(root, ['-f', 'fail.ts', '--json']);
+  const b = cli(root, ['-f', 'fail.ts', '--json'], OFF);
+  const fin = (r: ReturnType<typeof cli>) => r.events.find((e) => e.type === 'finish');
+  assert.is(a.code, 1);
+  assert.is(fin(a)!.exitCode, 7);
+  assert.is(fin(a)!.error, fin(b)!.error);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
 test('the launcher is the command\'s parent, has no orphan mark, and is gone when the build ends', async () => {
   const root = tempRoot('hubmake-launch-');
   write(root, 't.ts', `export default [{ outputs: ['out.txt'], run: 'echo $$ > pid; while [ ! -f go ]; do sleep 0.02; done; echo done > out.txt' }];\n`);
