@@ -72,18 +72,17 @@ export class BlobStore {
     const x: 1 | undefined = st.mode & 0o111 ? 1 : undefined;
     const ref = (h: string, size: number): BlobRef => (x ? { h, size, x } : { h, size });
     if (known && HEX64.test(known) && this.has(known, st.size)) return ref(known, st.size);
-    const tmpDir = path.join(this.dir, 'tmp');
-    fs.mkdirSync(tmpDir, { recursive: true });
-    const tmp = path.join(tmpDir, tmpName());
+    const tmp = path.join(this.dir, 'tmp', tmpName());
     try {
-      fs.copyFileSync(abs, tmp, fs.constants.COPYFILE_FICLONE);
-      const size = fs.statSync(tmp).size;
-      const h = hashFileBytes(tmp, size);
-      fs.chmodSync(tmp, 0o444);
+      // A small file is read once, hashed and written as it is read (open, read, write, close:
+      // half the system calls of copy + stat + hash + chmod, which cost ~1 ms per output of a
+      // 10,000-command build); a big one is copied by the kernel (a reflink where the file
+      // system has them) and hashed after. Either way the name is the hash of the bytes stored.
+      const small = st.size < SMALL ? copyHashing(abs, tmp) : undefined;
+      const { h, size } = small ?? copyThenHash(abs, tmp);
       const dest = this.pathOf(h);
-      fs.mkdirSync(path.dirname(dest), { recursive: true });
       try {
-        fs.renameSync(tmp, dest);
+        withDir(dest, () => fs.renameSync(tmp, dest));
       } catch (e) {
         // Another user's identical blob in a sticky shared directory cannot be replaced: reuse it.
         if (!this.has(h, size)) throw e;
@@ -270,12 +269,58 @@ export function isOutputSet(v: unknown): v is OutputSet {
   return true;
 }
 
+/** Files below this size are copied through one buffer, hashed on the way (BlobStore.put). */
+const SMALL = 1 << 20;
+
+/** Runs op, creating the directory of `abs` first if op finds it missing (one mkdir per new directory, not per file). */
+function withDir<T>(abs: string, op: () => T): T {
+  try {
+    return op();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    fs.mkdirSync(path.dirname(abs), { recursive: true });
+    return op();
+  }
+}
+
+/** Copies a small file to tmp (created read-only) and hashes the bytes as they are copied. */
+function copyHashing(abs: string, tmp: string): { h: string; size: number } {
+  const src = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    if (!fs.fstatSync(src).isFile()) throw new Error(`'${abs}' is not a regular file`);
+    const out = withDir(tmp, () => fs.openSync(tmp, 'wx', 0o444));
+    try {
+      const h = crypto.createHash('sha256');
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      let size = 0;
+      for (let n; (n = fs.readSync(src, buf, 0, buf.length, null)) > 0; ) {
+        h.update(buf.subarray(0, n));
+        for (let w = 0; w < n; ) w += fs.writeSync(out, buf, w, n - w);
+        size += n;
+      }
+      return { h: h.digest('hex'), size };
+    } finally {
+      fs.closeSync(out);
+    }
+  } finally {
+    fs.closeSync(src);
+  }
+}
+
+/** Copies a big file to tmp by the kernel (a reflink where possible), then hashes the copy. */
+function copyThenHash(abs: string, tmp: string): { h: string; size: number } {
+  withDir(tmp, () => fs.copyFileSync(abs, tmp, fs.constants.COPYFILE_FICLONE));
+  const size = fs.statSync(tmp).size;
+  const h = hashFileBytes(tmp, size);
+  fs.chmodSync(tmp, 0o444);
+  return { h, size };
+}
+
 /** Writes a small JSON document atomically (temp in the same directory + rename). */
 export function writeJsonAtomic(abs: string, value: unknown): void {
-  fs.mkdirSync(path.dirname(abs), { recursive: true });
   const tmp = `${abs}.tmp-${tmpName()}`;
   try {
-    fs.writeFileSync(tmp, JSON.stringify(value));
+    withDir(tmp, () => fs.writeFileSync(tmp, JSON.stringify(value)));
     fs.renameSync(tmp, abs);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
