@@ -308,4 +308,28 @@ test('format 2 lines appended to a log of format 1 (a build of the new version k
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+test('a log whose every command is its own string is not rewritten by a no-op; one full of dead strings is compacted', () => {
+  const root = tempRoot('hubmake-compact-');
+  // 300 targets, each with its own command text (as a Makefile-like graph has): ~one string
+  // definition per record, all of them live.
+  write(root, 'targets/index.ts', `const v = process.env.V ?? '0';
+export default Array.from({ length: 300 }, (_, i) => ({ outputs: [\`out/f\${i}\`], run: \`mkdir -p out && echo \${i} \${v} > out/f\${i}\` }));
+`);
+  const log = path.join(root, '.hubmake/log.jsonl');
+  assert.is(cli(root, []).code, 0);
+  assert.is(cli(root, []).code, 0); // may compact the start lines of the first build away
+  const before = fs.statSync(log);
+  const r = cli(root, []);
+  assert.match(r.stdout, /nothing to do/);
+  const after = fs.statSync(log);
+  assert.is(after.ino, before.ino, 'a no-op does not rewrite the log');
+  assert.is(after.size, before.size);
+  // Every command changes three times: 900 dead command strings pile up, then compaction drops them.
+  for (const v of ['1', '2', '3']) assert.is(cli(root, [], { V: v }).code, 0);
+  const lines = fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).length;
+  assert.ok(lines < 2 * 300 + 50, `compacted to about a definition and a record per target (${lines} lines)`);
+  assert.match(cli(root, [], { V: '3' }).stdout, /nothing to do/);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
 test.run();
