@@ -73,7 +73,9 @@ const SCRIPT = [
   '__hubmake_cwd=$(pwd -P)',
   'LC_ALL=C',
   'set -m',
-  `trap 'printf "%sJ" "$1"; jobs -l' CHLD`,
+  // `jobs -l` prints nothing when bash has already dropped the job (measured: 1 in 300 quick
+  // commands), so the J frame is closed by a K frame of its own rather than by jobs' newline.
+  `trap 'printf "%sJ" "$1"; jobs -l; printf "%sK\\n" "$1"' CHLD`,
   "while IFS= read -r -d '' __hubmake_cmd; do",
   '  printf "%sB\\n" "$1"',
   // One line (no if/then): `jobs -l` prints the job's text, and the J frame is one line.
@@ -120,7 +122,7 @@ const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(os.constants
 export class Launcher {
   private readonly child: ChildProcess;
   private readonly token: Buffer;
-  private pending: Buffer = Buffer.alloc(0);
+  private readonly reader: FrameReader;
   private job: { job: LaunchJob; started: boolean; pid?: number; signaled?: boolean; exit?: LaunchExit; resolve: (e: LaunchExit | undefined) => void } | undefined;
   /** `pipe:[inode]` of the launcher's stdout, which its commands write to. */
   private pipeId: string | undefined;
@@ -132,6 +134,7 @@ export class Launcher {
   /** onDead(unexpected): it exited without being closed, or could not start. */
   constructor(cwd: string, env: NodeJS.ProcessEnv, mark: string, private readonly onDead: (unexpected: boolean) => void) {
     this.token = Buffer.from(`\x01hubmake-${randomBytes(12).toString('hex')}:`);
+    this.reader = new FrameReader(this.token, (b) => this.output(b), (kind, rest) => this.frame(kind, rest));
     const restored = RESTORED.map((v) => (env[v] === undefined ? 'u' : `s${env[v]}`));
     const own = { ...env };
     delete own.BASH_ENV;
@@ -161,7 +164,7 @@ export class Launcher {
     this.child.stdin!.write(Buffer.concat([this.token, Buffer.from([0])]));
     (this.child.stdin as unknown as { unref?: () => void }).unref?.();
     (this.child.stdio[3] as unknown as { unref?: () => void } | null)?.unref?.();
-    this.child.stdout!.on('data', (c: Buffer) => this.data(c));
+    this.child.stdout!.on('data', (c: Buffer) => this.reader.feed(c));
     this.idle();
   }
 
@@ -201,29 +204,6 @@ export class Launcher {
     this.job = undefined;
     j?.resolve(j.exit);
     this.onDead(!this.closing);
-  }
-
-  private data(chunk: Buffer): void {
-    let buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    for (;;) {
-      const at = buf.indexOf(this.token);
-      if (at < 0) {
-        // Hold back a tail that could be the start of a token split across reads.
-        const hold = partialTokenAt(buf, this.token);
-        this.output(buf.subarray(0, hold));
-        this.pending = Buffer.from(buf.subarray(hold));
-        return;
-      }
-      const nl = buf.indexOf(10, at + this.token.length);
-      if (nl < 0) {
-        this.output(buf.subarray(0, at));
-        this.pending = Buffer.from(buf.subarray(at));
-        return;
-      }
-      this.output(buf.subarray(0, at));
-      this.frame(buf[at + this.token.length]!, buf.subarray(at + this.token.length + 1, nl).toString());
-      buf = buf.subarray(nl + 1);
-    }
   }
 
   private output(b: Buffer): void {
@@ -314,6 +294,66 @@ function closeRunning(): void {
 }
 function killRunning(): void {
   for (const l of running) l.kill();
+}
+
+/**
+ * Splits what a launcher writes into command output and frames (pure: no process, testable with
+ * any byte stream). A frame is `<token><kind><text>\n`, except J, whose text is what `jobs -l`
+ * printed (zero or more lines) and which ends where its K frame (`<token>K\n`) begins.
+ */
+export class FrameReader {
+  private pending: Buffer = Buffer.alloc(0);
+
+  constructor(
+    private readonly token: Buffer,
+    private readonly onOutput: (b: Buffer) => void,
+    private readonly onFrame: (kind: number, text: string) => void,
+  ) {}
+
+  feed(chunk: Buffer): void {
+    let buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    const t = this.token.length;
+    for (;;) {
+      const at = buf.indexOf(this.token);
+      if (at < 0) {
+        // Hold back a tail that could be the start of a token split across reads.
+        const hold = partialTokenAt(buf, this.token);
+        this.onOutput(buf.subarray(0, hold));
+        this.pending = Buffer.from(buf.subarray(hold));
+        return;
+      }
+      const kind = buf[at + t];
+      let end = -1;
+      let next = -1;
+      if (kind === 0x4a /* J */) {
+        end = this.kFrom(buf, at + t);
+        if (end >= 0) {
+          const nl = buf.indexOf(10, end + t);
+          next = nl < 0 ? -1 : nl + 1;
+        }
+      } else if (kind !== undefined) {
+        end = buf.indexOf(10, at + t);
+        next = end < 0 ? -1 : end + 1;
+      }
+      if (next < 0) {
+        this.onOutput(buf.subarray(0, at));
+        this.pending = Buffer.from(buf.subarray(at));
+        return;
+      }
+      this.onOutput(buf.subarray(0, at));
+      const text = buf.subarray(at + t + 1, end).toString();
+      this.onFrame(kind!, kind === 0x4a ? text.split('\n')[0]! : text);
+      buf = buf.subarray(next);
+    }
+  }
+
+  /** Where the K frame after `from` starts, or -1 when it has not arrived. */
+  private kFrom(buf: Buffer, from: number): number {
+    for (let i = buf.indexOf(this.token, from); i >= 0; i = buf.indexOf(this.token, i + 1)) {
+      if (buf[i + this.token.length] === 0x4b /* K */) return i;
+    }
+    return -1;
+  }
 }
 
 function partialTokenAt(buf: Buffer, token: Buffer): number {
