@@ -24,10 +24,23 @@ export PATH="$PATH:/usr/sbin"
 node_state() { SLURM_CONF="$conf" timeout 5 sinfo -h -o %T 2>/dev/null | head -1 || true; }
 
 if [ -f "$conf" ] && [ -f "$D/slurmctld.launch.pid" ] && kill -0 "$(cat "$D/slurmctld.launch.pid")" 2>/dev/null; then
-  s="$(node_state)"
-  case "$s" in idle|mixed|allocated|completing)
-    echo "slurm: already running (node $s, config $conf)"; exit 0 ;;
-  esac
+  # Daemons started by an older version of this script from a directory since deleted (a CI
+  # clone) hand that directory to every job step, which then prints "Unable to get current
+  # working directory" into the job's output: start them again, from /.
+  stale=""
+  for f in slurmctld slurmd; do
+    [ -f "$D/$f.launch.pid" ] && case "$(readlink "/proc/$(cat "$D/$f.launch.pid")/cwd" 2>/dev/null)" in *"(deleted)") stale=1 ;; esac
+  done
+  if [ -n "$stale" ]; then
+    echo "slurm: restarting daemons whose working directory was deleted"
+    "$here/stop.sh" >/dev/null
+    sleep 0.5
+  else
+    s="$(node_state)"
+    case "$s" in idle|mixed|allocated|completing)
+      echo "slurm: already running (node $s, config $conf)"; exit 0 ;;
+    esac
+  fi
 fi
 
 mkdir -p "$D/state" "$D/spool"
@@ -47,15 +60,14 @@ export SLURM_CONF="$conf"
 # munged: the package's postinst cannot start it without systemd, nor create its run directory.
 if [ ! -S /run/munge/munge.socket.2 ] || ! munge -n >/dev/null 2>&1; then
   install -d -o munge -g munge -m 755 /run/munge
-  setsid runuser -u munge -- munged -F > "$D/munged.out" 2>&1 < /dev/null &
-  echo $! > "$D/munged.launcher.pid"
+  (cd / && setsid runuser -u munge -- munged -F > "$D/munged.out" 2>&1 < /dev/null & echo $! > "$D/munged.launcher.pid")
   for _ in $(seq 100); do [ -S /run/munge/munge.socket.2 ] && break; sleep 0.05; done
 fi
 
-setsid slurmctld -D -f "$conf" > "$D/slurmctld.out" 2>&1 < /dev/null &
-echo $! > "$D/slurmctld.launch.pid"
-setsid slurmd -D -f "$conf" > "$D/slurmd.out" 2>&1 < /dev/null &
-echo $! > "$D/slurmd.launch.pid"
+# From /: a daemon keeps its working directory, and hands it to every job step; the directory
+# this script runs from (a CI clone) may be deleted while they live.
+(cd / && setsid slurmctld -D -f "$conf" > "$D/slurmctld.out" 2>&1 < /dev/null & echo $! > "$D/slurmctld.launch.pid")
+(cd / && setsid slurmd -D -f "$conf" > "$D/slurmd.out" 2>&1 < /dev/null & echo $! > "$D/slurmd.launch.pid")
 
 t0=$(date +%s%N)
 for _ in $(seq 300); do
