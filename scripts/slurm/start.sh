@@ -60,14 +60,14 @@ export SLURM_CONF="$conf"
 # munged: the package's postinst cannot start it without systemd, nor create its run directory.
 if [ ! -S /run/munge/munge.socket.2 ] || ! munge -n >/dev/null 2>&1; then
   install -d -o munge -g munge -m 755 /run/munge
-  (cd / && setsid runuser -u munge -- munged -F > "$D/munged.out" 2>&1 < /dev/null & echo $! > "$D/munged.launcher.pid")
+  (cd / || exit 1; setsid runuser -u munge -- munged -F > "$D/munged.out" 2>&1 < /dev/null & echo $! > "$D/munged.launcher.pid")
   for _ in $(seq 100); do [ -S /run/munge/munge.socket.2 ] && break; sleep 0.05; done
 fi
 
 # From /: a daemon keeps its working directory, and hands it to every job step; the directory
 # this script runs from (a CI clone) may be deleted while they live.
-(cd / && setsid slurmctld -D -f "$conf" > "$D/slurmctld.out" 2>&1 < /dev/null & echo $! > "$D/slurmctld.launch.pid")
-(cd / && setsid slurmd -D -f "$conf" > "$D/slurmd.out" 2>&1 < /dev/null & echo $! > "$D/slurmd.launch.pid")
+(cd / || exit 1; setsid slurmctld -D -f "$conf" > "$D/slurmctld.out" 2>&1 < /dev/null & echo $! > "$D/slurmctld.launch.pid")
+(cd / || exit 1; setsid slurmd -D -f "$conf" > "$D/slurmd.out" 2>&1 < /dev/null & echo $! > "$D/slurmd.launch.pid")
 
 t0=$(date +%s%N)
 for _ in $(seq 300); do
