@@ -113,6 +113,25 @@ export function simpleCommand(cmd: string): boolean {
   return !BASH_OWN.has(first);
 }
 
+const HAS_PROC = fs.existsSync('/proc/self/stat');
+
+/** How long a command may have exited without its end being reported. */
+const LOST_MS = 5000;
+
+/**
+ * The command (its process, the group's leader) has exited: gone, or a zombie its launcher has
+ * not reaped, as a stopped launcher leaves it. Without /proc nothing is known: not exited.
+ */
+function exited(pid: number): boolean {
+  if (!HAS_PROC) return false;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] === 'Z';
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
 /** The name the launcher shows in ps and /proc/<pid>/cmdline ($0 of its bash). */
 export const LAUNCHER_NAME = 'hubmake-launcher';
 
@@ -154,12 +173,13 @@ export class Launcher {
     // Its last frames may still be in the pipe when 'exit' arrives: read them first, unless a
     // command it started still holds the pipe open (then that command's end is unknown).
     this.child.on('exit', () => {
-      const t = setTimeout(() => this.die(), 200).unref();
-      this.child.stdout!.once('close', () => {
-        clearTimeout(t);
-        this.die();
-      });
+      setTimeout(() => this.die(), 200).unref();
     });
+    // No writer is left (the launcher and all it started have closed the pipe), and every frame
+    // has been read: nothing more can come. Listened for from the start, not only after 'exit':
+    // the pipe may close first, and the process handle (unref'd) would then not keep the event
+    // loop alive until 'exit' (a build ended with node's exit code 13, its await unsettled).
+    this.child.stdout!.once('close', () => this.die());
     this.child.stdin!.on('error', () => { /* EPIPE once it is gone: 'exit' says so */ });
     this.child.stdin!.write(Buffer.concat([this.token, Buffer.from([0])]));
     (this.child.stdin as unknown as { unref?: () => void }).unref?.();
@@ -219,6 +239,7 @@ export class Launcher {
     else if (kind === 0x50 /* P */) {
       j.pid = Number(rest);
       j.job.onPid(j.pid);
+      this.watch(j);
     }
     else if (kind === 0x4a /* J */) {
       // `[1]+ 1234 Exit 3  ( … )`, `… Done …`, or a signal's description ("Killed").
@@ -236,6 +257,29 @@ export class Launcher {
    * as child_process's 'close' waits for (a stubborn child of an interrupted command included,
    * until its SIGKILL). Usually its process group is already empty: one kill(0) says so.
    */
+  /**
+   * The watchdog: a command that has exited but whose end the launcher has not
+   * reported within LOST_MS (a stopped or wedged launcher, a frame lost by a bug) would hold the
+   * build forever. The launcher is then killed, and its command takes the path of a launcher that
+   * died: stopped if anything of it is left, and run again directly.
+   */
+  private watch(j: NonNullable<Launcher['job']>): void {
+    let goneSince: number | undefined;
+    const timer = setInterval(() => {
+      if (this.job !== j || this.dead) return clearInterval(timer);
+      if (j.exit || j.pid === undefined || !exited(j.pid)) {
+        goneSince = undefined;
+        return;
+      }
+      goneSince ??= Date.now();
+      if (Date.now() - goneSince >= LOST_MS) {
+        clearInterval(timer);
+        this.kill();
+      }
+    }, 500);
+    timer.unref();
+  }
+
   private settle(j: NonNullable<Launcher['job']>, delay = 10): void {
     if (this.job !== j) return;
     if (j.pid !== undefined && this.outputHeldBy(j.pid)) {

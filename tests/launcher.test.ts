@@ -90,7 +90,7 @@ tr '\\0' '\\n' < /proc/$$/environ | grep -v '^HUBMAKE_RUN=\\|^HUBMAKE_LAUNCHER=\
 pwd > probe/cwd
 readlink /proc/$$/fd/0 > probe/stdin
 echo "$(ps -o pgid= $$ | tr -d ' ') $$" > probe/pgid
-grep -E '^Sig(Ign|Cgt|Blk)' /proc/$$/status > probe/signals
+grep -E '^SigIgn' /proc/$$/status > probe/signals
 echo "$1 $2" > probe/args
 tr '\\0' ' ' < /proc/$PPID/cmdline > probe/parent
 touch probe.txt
@@ -301,6 +301,28 @@ test('a launcher killed mid-build: its command is stopped and run again directly
   const again = cli(root, ['-f', 't.ts']);
   assert.is(again.code, 0, again.stderr);
   assert.match(again.stdout, /nothing to do/);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('a launcher that stops reporting (SIGSTOP) while its command ends: the watchdog kills it and the command runs again directly', async () => {
+  const root = tempRoot('hubmake-launch-');
+  write(root, 't.ts', `export default [
+  { outputs: ['a.txt'], run: 'sleep 0.3; echo $$ >> pids; sleep 0.3; echo a > a.txt' },
+  { outputs: ['b.txt'], inputs: ['a.txt'], run: 'cp a.txt b.txt' },
+];
+`);
+  const child = cliAsync(root, ['-f', 't.ts', '-j', '1']);
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  await waitFor(() => fs.existsSync(path.join(root, 'pids')) && read(root, 'pids').endsWith('\n'), 'the command to start');
+  const launcher = ppidOf(Number(read(root, 'pids')));
+  process.kill(launcher, 'SIGSTOP'); // its command goes on and ends; its end is never reported
+  const [code] = await new Promise<[number | null]>((r) => child.once('close', (c) => r([c])));
+  assert.is(code, 0, out);
+  assert.not.ok(alive(launcher), 'the stopped launcher was killed');
+  assert.match(out, /the command launcher died while this command ran; running it again/);
+  assert.is(read(root, 'pids').trim().split('\n').length, 2, 'run again once, directly');
+  assert.is(read(root, 'b.txt'), 'a\n');
   fs.rmSync(root, { recursive: true, force: true });
 });
 
