@@ -24,6 +24,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import { HAS_PROC, pgidOf, procState } from './proc.ts';
 
 /** What a command run through the launcher ended with, as child_process reports it. */
 export interface LaunchExit {
@@ -113,8 +114,6 @@ export function simpleCommand(cmd: string): boolean {
   return !BASH_OWN.has(first);
 }
 
-const HAS_PROC = fs.existsSync('/proc/self/stat');
-
 /** How long a command may have exited without its end being reported. */
 const LOST_MS = 5000;
 
@@ -124,12 +123,8 @@ const LOST_MS = 5000;
  */
 function exited(pid: number): boolean {
   if (!HAS_PROC) return false;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] === 'Z';
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT';
-  }
+  const st = procState(pid);
+  return st === undefined || st === 'Z';
 }
 
 /** The name the launcher shows in ps and /proc/<pid>/cmdline ($0 of its bash). */
@@ -304,8 +299,7 @@ export class Launcher {
       for (const p of fs.readdirSync('/proc')) {
         if (p.charCodeAt(0) > 57) continue;
         try {
-          const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-          if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== pgid) continue;
+          if (pgidOf(Number(p)) !== pgid) continue;
           for (const fd of fs.readdirSync(`/proc/${p}/fd`)) if (fs.readlinkSync(`/proc/${p}/fd/${fd}`) === this.pipeId) return true;
         } catch { /* gone, or not ours to read */ }
       }

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { procStart } from './proc.ts';
 
 export interface LockHolder {
   pid: number;
@@ -12,15 +13,6 @@ export interface LockHolder {
   boot?: string;
 }
 
-/** Kernel start time of a process (field 22 of /proc/<pid>/stat), or undefined when it is gone. */
-export function procStart(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
 
 function alive(h: LockHolder): boolean {
   if (h.host !== os.hostname()) return true; // cannot tell from here; be safe

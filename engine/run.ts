@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Action, ActionContext, TargetOutcome } from './types.ts';
 import type { Target } from './spec.ts';
 import type { SlurmExecutor } from './executors/slurm.ts';
-import { procStart } from './lock.ts';
+import { pgidOf, procStart, procState } from './proc.ts';
 import { LauncherPool, launchable, type LaunchExit } from './launcher.ts';
 
 export interface RunResult {
@@ -324,18 +324,3 @@ export async function stopOrphans(root: string): Promise<number[]> {
   }
   return found;
 }
-
-function statFields(pid: number): string[] | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-
-const procState = (pid: number) => statFields(pid)?.[0];
-const pgidOf = (pid: number) => {
-  const f = statFields(pid);
-  return f ? Number(f[2]) : undefined;
-};
