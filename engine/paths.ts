@@ -18,7 +18,7 @@ export function normalizeRel(p: string): string {
 /** Backslashes, `//`, or a `.`/`..` segment: anything path.posix.normalize would change. */
 const NEEDS_NORMALIZING = /\\|\/\/|(?:^|\/)\.{1,2}(?:\/|$)/;
 
-/** Lookups in one directory after which it is listed once instead of lstat-ed path by path. */
+/** Entries of one directory asked about after which it is listed once instead of lstat-ed one by one. */
 const LIST_AFTER = 64;
 
 /**
@@ -29,40 +29,13 @@ const LIST_AFTER = 64;
  */
 export class RealPaths {
   private readonly memo = new Map<string, string>();
-  private readonly lstats = new Map<string, fs.Stats | fs.Dirent | undefined>();
-  /** Directory → how often it was asked about, then (past LIST_AFTER) its entries by name. */
-  private readonly listings = new Map<string, number | Map<string, fs.Dirent>>();
+  private readonly lstats = new Map<string, fs.Stats | undefined>();
 
-  /**
-   * lstat, answered from one readdir of the directory once it has been asked about often: 10,000
-   * outputs in out/ cost one directory listing instead of 10,000 lstat calls (~100-200 ms).
-   */
-  private lstat(p: string): fs.Stats | fs.Dirent | undefined {
+  private lstat(p: string): fs.Stats | undefined {
     if (this.lstats.has(p)) return this.lstats.get(p);
-    const dir = path.dirname(p);
-    let seen = this.listings.get(dir) ?? 0;
-    let st: fs.Stats | fs.Dirent | undefined;
-    if (typeof seen === 'number' && seen < LIST_AFTER) {
-      this.listings.set(dir, seen + 1);
-    } else {
-      if (typeof seen === 'number') {
-        const entries = new Map<string, fs.Dirent>();
-        try {
-          for (const d of fs.readdirSync(dir, { withFileTypes: true })) entries.set(d.name, d);
-        } catch { /* unreadable: lstat each path below */ }
-        this.listings.set(dir, (seen = entries));
-      }
-      st = seen.get(path.basename(p));
-    }
-    // Not listed (or not listed yet): ask the file system; a path created since the listing is found too.
-    st ??= lstatOrMissing(p);
+    const st = lstatOrMissing(p);
     this.lstats.set(p, st);
     return st;
-  }
-
-  /** lstat (undefined when missing), served from a directory listing once a directory is asked about often. */
-  lstatOf(p: string): fs.Stats | fs.Dirent | undefined {
-    return this.lstat(p);
   }
 
   /** fs.existsSync, with one lstat for the usual case of a path that is no symlink. */
