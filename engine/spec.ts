@@ -54,14 +54,14 @@ export function validateSpecs(exported: unknown, root: string): Target[] {
   const targets: Target[] = [];
   const guard = new WriteGuard(root);
   exported.forEach((raw, i) => {
-    const t = validateOne(raw, i, root, errors, guard);
+    const t = validateOne(raw, i, errors, guard);
     if (t) targets.push(t);
   });
   if (errors.length) throw new DeclarationError(errors);
   return targets;
 }
 
-function validateOne(raw: unknown, index: number, root: string, errors: Diagnostic[], guard: WriteGuard): Target | undefined {
+function validateOne(raw: unknown, index: number, errors: Diagnostic[], guard: WriteGuard): Target | undefined {
   const label0 = `#${index}`;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     errors.push({ target: label0, message: `a target spec must be an object, got ${describe(raw)}` });

@@ -201,11 +201,7 @@ export function decodeRecord(a: unknown[], table: StringTable, memo?: HashMemo):
       // Fields in the order the builder writes them: one object shape for every record.
       const r: SuccessRecord = { k: 'ok', t, cmd, params, env, in: inputs, out, ms: a[6], b };
       if (a.length > 9) {
-        if (a[10] !== null && typeof a[10] !== 'string') return undefined;
-        const node = a[11] === null ? undefined : table.get(a[11]);
-        if (a[11] !== null && node === undefined) return undefined;
-        if (a[10] !== null) r.job = a[10] as string;
-        if (node !== undefined) r.node = node;
+        if (!takeJob(r, a[10], a[11], table)) return undefined;
         if (a[9] === 1) r.degraded = true;
       }
       return r;
@@ -216,13 +212,7 @@ export function decodeRecord(a: unknown[], table: StringTable, memo?: HashMemo):
       const code = a[4];
       if (typeof t !== 'string' || b === undefined || cmd === undefined || typeof a[3] !== 'number' || typeof a[5] !== 'string' || (code !== null && typeof code !== 'number')) return undefined;
       const r: FailRecord = { k: 'fail', t, b, ms: a[3], code, err: a[5], cmd };
-      if (a.length > 7) {
-        if (a[7] !== null && typeof a[7] !== 'string') return undefined;
-        const node = a[8] === null ? undefined : table.get(a[8]);
-        if (a[8] !== null && node === undefined) return undefined;
-        if (a[7] !== null) r.job = a[7] as string;
-        if (node !== undefined) r.node = node;
-      }
+      if (a.length > 7 && !takeJob(r, a[7], a[8], table)) return undefined;
       return r;
     }
     case 'r': {
@@ -237,6 +227,16 @@ export function decodeRecord(a: unknown[], table: StringTable, memo?: HashMemo):
     }
   }
   return undefined;
+}
+
+/** A record's batch job id and node (string #) when present; false when either is damaged. */
+function takeJob(r: SuccessRecord | FailRecord, job: unknown, nodeNo: unknown, table: StringTable): boolean {
+  if (job !== null && typeof job !== 'string') return false;
+  const node = nodeNo === null ? undefined : table.get(nodeNo);
+  if (nodeNo !== null && node === undefined) return false;
+  if (job !== null) r.job = job as string;
+  if (node !== undefined) r.node = node;
+  return true;
 }
 
 // ---- the stat cache ----
