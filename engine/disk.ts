@@ -61,16 +61,32 @@ export class Disk {
   }
 }
 
-/** The one atomic write of the engine (outputs of actions, the state log, the stat cache). */
+/**
+ * The one atomic write of the engine (outputs of actions, the state log, the stat cache, cache
+ * entries and manifests): a temp file in the same directory, then a rename.
+ */
 export function writeFileAtomic(abs: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(abs), { recursive: true });
   const tmp = `${abs}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   try {
-    fs.writeFileSync(tmp, data);
+    withDir(tmp, () => fs.writeFileSync(tmp, data));
     fs.renameSync(tmp, abs);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
     throw e;
+  }
+}
+
+/**
+ * Runs op, creating the directory of `abs` first if op finds it missing: one mkdir per new
+ * directory rather than one per file (the artifact cache writes one or two files per target).
+ */
+export function withDir<T>(abs: string, op: () => T): T {
+  try {
+    return op();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    fs.mkdirSync(path.dirname(abs), { recursive: true });
+    return op();
   }
 }
 

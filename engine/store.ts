@@ -15,7 +15,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fastGlob } from './globs.ts';
-import { hashFileBytes } from './hash.ts';
+import { withDir, writeFileAtomic } from './disk.ts';
+import { hashFileBytes, notRegular } from './hash.ts';
 import { stripSlash } from './paths.ts';
 
 /** One stored file. `x` marks an executable file. */
@@ -272,26 +273,18 @@ export function isOutputSet(v: unknown): v is OutputSet {
 /** Files below this size are copied through one buffer, hashed on the way (BlobStore.put). */
 const SMALL = 1 << 20;
 
-/** Runs op, creating the directory of `abs` first if op finds it missing (one mkdir per new directory, not per file). */
-function withDir<T>(abs: string, op: () => T): T {
-  try {
-    return op();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    fs.mkdirSync(path.dirname(abs), { recursive: true });
-    return op();
-  }
-}
+/** One copy buffer per process: copies are synchronous, so it is never shared by two. */
+let copyBuf: Buffer | undefined;
 
 /** Copies a small file to tmp (created read-only) and hashes the bytes as they are copied. */
 function copyHashing(abs: string, tmp: string): { h: string; size: number } {
   const src = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   try {
-    if (!fs.fstatSync(src).isFile()) throw new Error(`'${abs}' is not a regular file`);
+    if (!fs.fstatSync(src).isFile()) throw notRegular(abs);
     const out = withDir(tmp, () => fs.openSync(tmp, 'wx', 0o444));
     try {
       const h = crypto.createHash('sha256');
-      const buf = Buffer.allocUnsafe(64 * 1024);
+      const buf = (copyBuf ??= Buffer.allocUnsafe(64 * 1024));
       let size = 0;
       for (let n; (n = fs.readSync(src, buf, 0, buf.length, null)) > 0; ) {
         h.update(buf.subarray(0, n));
@@ -316,16 +309,9 @@ function copyThenHash(abs: string, tmp: string): { h: string; size: number } {
   return { h, size };
 }
 
-/** Writes a small JSON document atomically (temp in the same directory + rename). */
+/** Writes a small JSON document atomically (the engine's one atomic write). */
 export function writeJsonAtomic(abs: string, value: unknown): void {
-  const tmp = `${abs}.tmp-${tmpName()}`;
-  try {
-    withDir(tmp, () => fs.writeFileSync(tmp, JSON.stringify(value)));
-    fs.renameSync(tmp, abs);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomic(abs, JSON.stringify(value));
 }
 
 export function readJson(abs: string): unknown {
