@@ -272,6 +272,23 @@ test('SIGINT stops the running command\'s whole group; no command, child of it o
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+/**
+ * `-f t.ts -j 1` in the background, once its first command has written its pid to `pids` (0.3 s
+ * in: by then the launcher has long reported it; a launcher killed between its fork and that
+ * report leaves a command the build cannot name, see README): that pid, its launcher, and the end.
+ */
+async function startedBuild(root: string): Promise<{ first: number; launcher: number; done: () => Promise<{ code: number | null; out: string }> }> {
+  const child = cliAsync(root, ['-f', 't.ts', '-j', '1']);
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  const closed = new Promise<number | null>((r) => child.once('close', (c) => r(c)));
+  await waitFor(() => fs.existsSync(path.join(root, 'pids')) && read(root, 'pids').endsWith('\n'), 'the command to start');
+  const first = Number(read(root, 'pids'));
+  const launcher = ppidOf(first);
+  assert.ok(cmdline(launcher).includes('hubmake-launcher'));
+  return { first, launcher, done: async () => ({ code: await closed, out }) };
+}
+
 test('a launcher killed mid-build: its command is stopped and run again directly, and the build completes', async () => {
   const root = tempRoot('hubmake-launch-');
   write(root, 't.ts', `export default [
@@ -279,17 +296,10 @@ test('a launcher killed mid-build: its command is stopped and run again directly
   ...Array.from({ length: 6 }, (_, i) => ({ outputs: [\`q\${i}.txt\`], deps: ['slow.txt'], run: \`echo \${i} > q\${i}.txt\` })),
 ];
 `);
-  const child = cliAsync(root, ['-f', 't.ts', '-j', '1']);
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  // The command writes its pid 0.3 s in: by then the launcher has long reported it (a launcher
-  // killed between its fork and that report leaves a command the build cannot name; see README).
-  await waitFor(() => fs.existsSync(path.join(root, 'pids')) && read(root, 'pids').endsWith('\n'), 'the command to start');
-  const first = Number(read(root, 'pids'));
-  const launcher = ppidOf(first);
-  assert.ok(cmdline(launcher).includes('hubmake-launcher'));
-  process.kill(launcher, 'SIGKILL');
-  const [code] = await new Promise<[number | null]>((r) => child.once('close', (c) => r([c])));
+  const run = await startedBuild(root);
+  process.kill(run.launcher, 'SIGKILL');
+  const { code, out } = await run.done();
+  const first = run.first;
   assert.is(code, 0, out);
   assert.is(read(root, 'slow.txt'), 'slow\n');
   for (let i = 0; i < 6; i++) assert.is(read(root, `q${i}.txt`), `${i}\n`);
@@ -311,13 +321,9 @@ test('a launcher that stops reporting (SIGSTOP) while its command ends: the watc
   { outputs: ['b.txt'], inputs: ['a.txt'], run: 'cp a.txt b.txt' },
 ];
 `);
-  const child = cliAsync(root, ['-f', 't.ts', '-j', '1']);
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  await waitFor(() => fs.existsSync(path.join(root, 'pids')) && read(root, 'pids').endsWith('\n'), 'the command to start');
-  const launcher = ppidOf(Number(read(root, 'pids')));
+  const { launcher, done } = await startedBuild(root);
   process.kill(launcher, 'SIGSTOP'); // its command goes on and ends; its end is never reported
-  const [code] = await new Promise<[number | null]>((r) => child.once('close', (c) => r([c])));
+  const { code, out } = await done();
   assert.is(code, 0, out);
   assert.not.ok(alive(launcher), 'the stopped launcher was killed');
   assert.match(out, /the command launcher died while this command ran; running it again/);
