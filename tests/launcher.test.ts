@@ -38,10 +38,11 @@ const PROBE = [
   'pwd > probe/cwd',
   'readlink /proc/$$/fd/0 > probe/stdin',
   'echo "$(ps -o pgid= $$ | tr -d " ") $$" > probe/pgid',
-  // Ignored and blocked signals are what a process inherits. SigCgt is left out: bash catches
-  // SIGINT only while it waits for a child, so whether grep sees that depends on who runs first
-  // after the fork (about 4 in 10 in a bare bash loop here, launcher or not).
-  'grep -E "^Sig(Ign|Blk)" /proc/$$/status > probe/signals',
+  // Of the command's own bash, only ignored signals: bash catches SIGINT and blocks SIGCHLD around
+  // its forks and waits, so what grep reads of SigCgt and SigBlk depends on who runs first after
+  // the fork (each about half the time in a bare bash loop here, launcher or not). What a process
+  // inherits, blocked mask included, is what the child (grep itself) sees: 'child-signals'.
+  'grep -E "^SigIgn" /proc/$$/status > probe/signals',
   'grep -E "^Sig(Ign|Blk)" /proc/self/status > probe/child-signals',
   'tr "\\0" "\\n" < /proc/$$/environ | grep "^HUBMAKE_RUN=" > probe/mark',
   'echo "$PPID" > probe/ppid',
