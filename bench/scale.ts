@@ -14,7 +14,11 @@ export interface ScaleRow {
   cleanEngineMs: number;
   cleanMaxRssMb: number;
   noopWall: Stat;
+  /** Engine time of a no-op answered by the settled stamp (engine/stamp.ts). */
   planning: Stat;
+  /** Engine time of a no-op decided target by target (HUBMAKE_NOOP_SHORTCUT=off), and its peak RSS. */
+  perTarget: Stat;
+  perTargetMaxRssMb: number;
   noopMaxRssMb: number;
   logBytesPerTarget: number;
   statBytesPerTarget: number;
@@ -41,13 +45,23 @@ export function runScale(sizes: number[], runs: number, log: (s: string) => void
     const clean = mustSucceed(run('node', args, { cwd: REPO, env, rss: true }), `scale ${n} clean build`);
     const walls: number[] = [];
     const plans: number[] = [];
+    const full: number[] = [];
     let rss = 0;
+    let fullRss = 0;
+    // The first no-op re-hashes the outputs the clean build wrote moments ago and writes the
+    // settled stamp; the runs after it are answered by the stamp. Each is followed by the same
+    // no-op decided per target, which leaves the stamp alone.
+    mustSucceed(run('node', args, { cwd: REPO, env }), `scale ${n} first no-op`);
     for (let i = 0; i < runs; i++) {
       const r = mustSucceed(run('node', args, { cwd: REPO, env, rss: true }), `scale ${n} no-op`);
       if (!/nothing to do/.test(r.stdout)) throw new Error(`scale ${n}: the no-op build did something:\n${r.stdout.slice(-1000)}`);
       walls.push(r.ms);
       plans.push(r.engineMs ?? NaN);
       rss = Math.max(rss, r.maxRssKb ?? 0);
+      const f = mustSucceed(run('node', args, { cwd: REPO, env: { ...env, HUBMAKE_NOOP_SHORTCUT: 'off' }, rss: true }), `scale ${n} per-target no-op`);
+      if (!/nothing to do/.test(f.stdout)) throw new Error(`scale ${n}: the per-target no-op did something:\n${f.stdout.slice(-1000)}`);
+      full.push(f.engineMs ?? NaN);
+      fullRss = Math.max(fullRss, f.maxRssKb ?? 0);
     }
     const probe = mustSucceed(run('node', ['--import', 'tsx', 'bench/probe.ts', dir, 'targets/actions.ts'], { cwd: REPO }), `scale ${n} probe`);
     const p = JSON.parse(probe.stdout.trim().split('\n').pop()!) as { phases: Record<string, number>; rssAfter: Record<string, number>; logBytes: number; statBytes: number };
@@ -58,6 +72,8 @@ export function runScale(sizes: number[], runs: number, log: (s: string) => void
       cleanMaxRssMb: (clean.maxRssKb ?? 0) / 1024,
       noopWall: stat(walls),
       planning: stat(plans),
+      perTarget: stat(full),
+      perTargetMaxRssMb: fullRss / 1024,
       noopMaxRssMb: rss / 1024,
       logBytesPerTarget: p.logBytes / n,
       statBytesPerTarget: p.statBytes / n,
@@ -76,8 +92,8 @@ export function renderScale(rows: ScaleRow[]): string {
   const out = [
     table(
       // The sum is issue 6's budget: under 300 bytes of state per target (engine/state-codec.ts).
-      ['N', 'planning (no-op engine) min', 'per target', 'no-op wall min', 'peak RSS no-op', 'peak RSS clean', 'state log B/target', 'stat cache B/target', 'state B/target'],
-      rows.map((r) => [String(r.n), ms(r.planning.min), `${((r.planning.min * 1000) / r.n).toFixed(1)} µs`, ms(r.noopWall.min), `${r.noopMaxRssMb.toFixed(0)} MB`, `${r.cleanMaxRssMb.toFixed(0)} MB`, r.logBytesPerTarget.toFixed(0), r.statBytesPerTarget.toFixed(0), (r.logBytesPerTarget + r.statBytesPerTarget).toFixed(0)]),
+      ['N', 'no-op engine (settled stamp) min', 'per target', 'no-op wall min', 'peak RSS no-op', 'planning per target (stamp off) min', 'per target', 'peak RSS, stamp off', 'peak RSS clean', 'state log B/target', 'stat cache B/target', 'state B/target'],
+      rows.map((r) => [String(r.n), ms(r.planning.min), `${((r.planning.min * 1000) / r.n).toFixed(1)} µs`, ms(r.noopWall.min), `${r.noopMaxRssMb.toFixed(0)} MB`, ms(r.perTarget?.min), r.perTarget ? `${((r.perTarget.min * 1000) / r.n).toFixed(1)} µs` : '', r.perTargetMaxRssMb !== undefined ? `${r.perTargetMaxRssMb.toFixed(0)} MB` : '', `${r.cleanMaxRssMb.toFixed(0)} MB`, r.logBytesPerTarget.toFixed(0), r.statBytesPerTarget.toFixed(0), (r.logBytesPerTarget + r.statBytesPerTarget).toFixed(0)]),
     ),
   ];
   const keys = [...new Set(rows.flatMap((r) => Object.keys(r.phases)))];

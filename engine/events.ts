@@ -83,6 +83,8 @@ export type BuildEvent =
       durationMs: number;
       /** Commands and actions that ran, by target name. */
       ran: string[];
+      /** Answered by the settled stamp (engine/stamp.ts) without a per-target decision. */
+      settled?: true;
     }
   | { type: 'error'; diagnostics: Diagnostic[] }
   /** Watch mode is waiting for changes: what it watches (literal files, directory watches). */

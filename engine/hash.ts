@@ -39,6 +39,12 @@ export class Hasher {
     return this.cache;
   }
 
+  /** What this build hashed a path to, and the stat cache entry that vouches for it (the settled stamp reads them). */
+  seen(rel: string): { hash: string; entry: StatEntry | undefined } | undefined {
+    const hash = this.memo.get(rel);
+    return hash === undefined ? undefined : { hash, entry: this.cache.get(rel) };
+  }
+
   /** Forget what this build knows of a path (after a target wrote it). */
   invalidate(rel: string): void {
     if (!rel.endsWith('/')) {

@@ -14,19 +14,24 @@ const SEEDS = (process.env.PROPERTY_SEEDS ?? '11,23,37,41').split(',').map(Numbe
 const STEPS = Number(process.env.PROPERTY_STEPS ?? 55);
 const TARGETS = 32;
 
-/** Runs the real command line in this process (the module is loaded once per root), quietly. */
-async function build(root: string, cache = false): Promise<number> {
+/**
+ * Runs the real command line in this process (the module is loaded once per root), quietly.
+ * Resolves to whether the settled stamp answered the build (engine/stamp.ts), from its --json events.
+ */
+async function build(root: string, cache = false): Promise<boolean> {
   const write = process.stdout.write.bind(process.stdout);
   const werr = process.stderr.write.bind(process.stderr);
   let err = '';
-  process.stdout.write = (() => true) as typeof process.stdout.write;
+  let out = '';
+  process.stdout.write = ((c: string) => { out += c; return true; }) as typeof process.stdout.write;
   process.stderr.write = ((c: string) => { err += c; return true; }) as typeof process.stderr.write;
   try {
     // --no-cache: the property is the rebuilder's minimal set; the artifact cache would restore
     // reverted or deleted outputs without running their commands (the cache run below checks it).
-    const code = await main(['-C', root, '-j', '3', ...(cache ? [] : ['--no-cache'])]);
+    const code = await main(['-C', root, '-j', '3', '--json', ...(cache ? [] : ['--no-cache'])]);
     if (code !== 0) throw new Error(`build exited ${code}: ${err}`);
-    return code;
+    const end = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; settled?: boolean }).find((e) => e.type === 'build-end');
+    return end?.settled === true;
   } finally {
     process.stdout.write = write;
     process.stderr.write = werr;
@@ -58,12 +63,22 @@ const words = ['alpha', 'beta', 'gamma', 'delta', 'eps', 'zeta'];
 
 // One more seed with the artifact cache on (the default): restores stand in for some runs, so the
 // commands that ran are a subset of the minimal set, and every output still equals the oracle's.
-const RUNS: Array<[number, boolean]> = [...SEEDS.map((s): [number, boolean] => [s, false]), [Number(process.env.PROPERTY_CACHE_SEED ?? 53), true]];
+// And one seed whose graph has no glob input, so that the settled stamp can answer whole builds:
+// an extra no-op build follows half the steps, and a stamp that wrongly says "nothing to do" shows
+// as a ran set smaller than the oracle's.
+interface Run { seed: number; cache: boolean; glob: boolean }
+const RUNS: Run[] = [
+  ...SEEDS.map((seed) => ({ seed, cache: false, glob: true })),
+  { seed: Number(process.env.PROPERTY_CACHE_SEED ?? 53), cache: true, glob: true },
+  { seed: Number(process.env.PROPERTY_STAMP_SEED ?? 67), cache: false, glob: false },
+];
 
-for (const [seed, cache] of RUNS) {
-  test(`seed ${seed}${cache ? ' (artifact cache on)' : ''}: ${STEPS} random edits, each build equals a clean build and runs ${cache ? 'no more than' : ''} the minimal set`, async () => {
+for (const { seed, cache, glob } of RUNS) {
+  test(`seed ${seed}${cache ? ' (artifact cache on)' : ''}${glob ? '' : ' (no glob: settled stamp in play)'}: ${STEPS} random edits, each build equals a clean build and runs ${cache ? 'no more than' : ''} the minimal set`, async () => {
     const r = prng(seed);
-    const g = randomGraph(seed, TARGETS);
+    const g = randomGraph(seed, TARGETS, 8, { glob });
+    let settled = 0;
+    let builds = 0;
     const root = tempRoot('hubmake-prop-');
     const files = new Map<string, string>(g.sources.map((s) => [s, `${r.pick(words)} ${s}\n`]));
     setup(root, g, files);
@@ -75,7 +90,7 @@ for (const [seed, cache] of RUNS) {
     for (let step = 1; step <= STEPS; step++) {
       const edits = 1 + r.int(2);
       for (let e = 0; e < edits; e++) {
-        const kind = r.int(9);
+        const kind = r.int(glob ? 9 : 10);
         const src = r.pick(g.sources);
         const node = r.pick(g.nodes);
         const abs = (f: string) => path.join(root, f);
@@ -108,6 +123,16 @@ for (const [seed, cache] of RUNS) {
           fs.writeFileSync(abs(`${src}.swp`), files.get(src)!);
           fs.renameSync(abs(`${src}.swp`), abs(src));
           log.push(`${step}: rewrite-same ${src}`);
+        } else if (kind === 9) {
+          // Same length, other bytes, and the old mtime put back: only size, inode and ctime remain
+          // to tell (the settled stamp and the stat cache must both see it).
+          const old = files.get(src)!;
+          const now = old.replace(/[a-z]/, (c) => (c === 'z' ? 'a' : String.fromCharCode(c.charCodeAt(0) + 1)));
+          const st = fs.statSync(abs(src));
+          files.set(src, now);
+          fs.writeFileSync(abs(src), now);
+          fs.utimesSync(abs(src), st.atime, st.mtime);
+          log.push(`${step}: same-size edit, mtime kept ${src}`);
         } else if (kind === 7) {
           const f = `src/extra${extra++}.txt`;
           files.set(f, `${r.pick(words)}\n`);
@@ -117,7 +142,8 @@ for (const [seed, cache] of RUNS) {
           log.push(`${step}: nothing`);
         }
       }
-      await build(root, cache);
+      if (await build(root, cache)) settled++;
+      builds++;
       const expected = oracle.step(files);
       const ran = readRan(root);
       if (cache) {
@@ -126,6 +152,11 @@ for (const [seed, cache] of RUNS) {
       } else assert.equal(ran, expected, `seed ${seed} step ${step}: ran set differs; edits:\n${log.slice(-6).join('\n')}`);
       const actual = outputsOf(root, g);
       for (const n of g.nodes) assert.is(actual.get(n.name), files.get(n.name), `seed ${seed} step ${step}: ${n.name}`);
+      if (!glob && r.chance(0.5)) {
+        if (await build(root, cache)) settled++;
+        builds++;
+        assert.equal(readRan(root), [], `seed ${seed} step ${step}: a second build ran commands; edits:\n${log.slice(-6).join('\n')}`);
+      }
       if (step % 25 === 0 || step === STEPS) {
         // A real clean build from scratch must agree byte for byte.
         const clean = tempRoot('hubmake-clean-');
@@ -135,6 +166,10 @@ for (const [seed, cache] of RUNS) {
         fs.rmSync(clean, { recursive: true, force: true });
       }
     }
+    // The stamp must have answered (not only been checked) often enough to matter; a graph with
+    // a glob is never stamped.
+    if (glob) assert.is(settled, 0);
+    else assert.ok(settled >= builds / 5, `seed ${seed}: the settled stamp answered ${settled} of ${builds} builds`);
     fs.rmSync(root, { recursive: true, force: true });
   });
 }

@@ -140,8 +140,11 @@ test('metrics logger: busy time is the union of overlapping command runs; events
   at(400, { type: 'start', target: 'c', command: 'x' });
   at(420, { type: 'finish', target: 'c', status: 'built', durationMs: 20 });
   at(500, { type: 'build-end' });
-  assert.equal(lines.join(''), 'hubmake-commands-busy-ms: 170.0\nhubmake-commands-ran: 3\n');
+  assert.equal(lines.join(''), 'hubmake-commands-busy-ms: 170.0\nhubmake-commands-ran: 3\nhubmake-decided-by: per-target rebuilder\n');
   assert.is(seen.length, 7);
+  lines.length = 0;
+  at(600, { type: 'build-end', settled: true });
+  assert.match(lines.join(''), /^hubmake-decided-by: settled stamp$/m);
 });
 
 test('closest: suggests near names', () => {

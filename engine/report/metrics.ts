@@ -17,7 +17,7 @@ export function withMetrics(inner: Listener, write: (line: string) => void, now:
     } else if (e.type === 'finish' && started.delete(e.target) && started.size === 0) {
       busy += now() - busySince;
     } else if (e.type === 'build-end') {
-      write(`hubmake-commands-busy-ms: ${busy.toFixed(1)}\nhubmake-commands-ran: ${ran}\n`);
+      write(`hubmake-commands-busy-ms: ${busy.toFixed(1)}\nhubmake-commands-ran: ${ran}\nhubmake-decided-by: ${e.settled ? 'settled stamp' : 'per-target rebuilder'}\n`);
     }
     inner(e);
   };

@@ -18,7 +18,8 @@ export interface GraphSpec {
 
 export const GLOB = 'src/extra*.txt';
 
-export function randomGraph(seed: number, n: number, nSources = 8): GraphSpec {
+/** `glob: false`: no node reads the glob, so a whole-graph build can be answered by the settled stamp. */
+export function randomGraph(seed: number, n: number, nSources = 8, opts: { glob?: boolean } = {}): GraphSpec {
   const r = prng(seed);
   const sources = Array.from({ length: nSources }, (_, i) => `src/s${i}.txt`);
   const nodes: GNode[] = [];
@@ -26,7 +27,7 @@ export function randomGraph(seed: number, n: number, nSources = 8): GraphSpec {
     const pool = [...sources, ...nodes.map((x) => x.name)];
     const k = 1 + r.int(3);
     const inputs = [...new Set(Array.from({ length: k }, () => (r.chance(0.6) && nodes.length ? r.pick(nodes).name : r.pick(pool))))].sort();
-    const kind = i === 0 ? 'glob' : r.chance(0.25) ? 'count' : 'cat';
+    const kind = i === 0 && opts.glob !== false ? 'glob' : r.chance(0.25) ? 'count' : 'cat';
     nodes.push({ name: `out/t${i}.txt`, kind, inputs: kind === 'glob' ? [] : inputs, p: r.int(5) });
   }
   return { sources, nodes };

@@ -1,0 +1,187 @@
+// The settled stamp (engine/stamp.ts): a build after a build that left every target fresh is
+// answered without per-target decisions. Through the real command line: it must say what a full
+// no-op says, and every kind of change must fall back to the rebuilder and run what it runs.
+// The property test (seed 67, no glob) checks the same on random graphs and edits.
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cli, read, started, tempRoot, write } from './lib/cli.ts';
+
+const OFF = { HUBMAKE_NOOP_SHORTCUT: 'off' };
+
+const MODULE = `import fs from 'node:fs';
+export default ({ root, defines }) => {
+  const cfg = JSON.parse(fs.readFileSync(root + '/cfg.json', 'utf8'));
+  return [
+    { outputs: ['out/a.txt'], inputs: ['src/a.txt'], run: 'mkdir -p out && cp src/a.txt out/a.txt' },
+    { outputs: ['out/b.txt'], inputs: ['out/a.txt', 'src/b.txt'], env: ['STAMP_VAR'], run: 'cat out/a.txt src/b.txt > out/b.txt' },
+    { outputs: ['out/c.txt'], inputs: ['src/c.txt'], params: { level: defines.level ?? '1' }, run: 'mkdir -p out && cp src/c.txt out/c.txt' + cfg.suffix },
+    { name: 'all', deps: ['out/b.txt', 'out/c.txt'] },
+  ];
+};
+`;
+
+function project(): string {
+  const root = tempRoot('hubmake-stamp-');
+  write(root, 'targets/index.ts', MODULE);
+  write(root, 'cfg.json', '{"suffix": ""}');
+  for (const f of ['a', 'b', 'c']) write(root, `src/${f}.txt`, `${f} v1\n`);
+  return root;
+}
+
+interface Built { ran: string[]; settled: boolean; stdout: string; stderr: string; decisions: string[] }
+
+function build(root: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Built {
+  // --no-cache: a restore from the artifact cache would stand in for a run the test expects.
+  const r = cli(root, ['--json', '--no-cache', '-j', '1', ...args], env);
+  assert.is(r.code, 0, r.stderr);
+  const end = r.events.find((e) => e.type === 'build-end')!;
+  const decisions = r.events.filter((e) => e.type === 'decision').map((e) => `${String(e.target)} ${String(e.action)}`).sort();
+  return { ran: started(r), settled: end.settled === true, stdout: r.stdout, stderr: r.stderr, decisions };
+}
+
+/** Builds until the stamp answers; the second build after any change at the latest. */
+function settle(root: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): void {
+  for (let i = 0; i < 2; i++) {
+    const b = build(root, args, env);
+    if (b.settled) return;
+    assert.equal(b.ran, [], `build ${i + 1} of settle() ran commands`);
+  }
+  assert.ok(build(root, args, env).settled, 'the third build was not answered by the settled stamp');
+}
+
+test('a no-op after a no-op is answered by the stamp and says what a full no-op says', () => {
+  const root = project();
+  assert.equal(build(root).ran, ['out/a.txt', 'out/b.txt', 'out/c.txt']);
+  settle(root);
+  assert.ok(fs.existsSync(path.join(root, '.hubmake/settled.json')));
+  const fast = build(root);
+  // The plain reporter and the metrics logger.
+  const plain = cli(root, ['-j', '1'], { HUBMAKE_TIMING: '1' });
+  const full = build(root, [], OFF);
+  const plainFull = cli(root, ['-j', '1'], { ...OFF, HUBMAKE_TIMING: '1' });
+  assert.ok(fast.settled);
+  assert.not.ok(full.settled);
+  assert.equal(fast.decisions, full.decisions);
+  assert.equal(fast.decisions, ['out/a.txt fresh', 'out/b.txt fresh', 'out/c.txt fresh']);
+  assert.is(plain.stdout, plainFull.stdout);
+  assert.match(plain.stdout, /nothing to do \(3 targets up to date\)/);
+  assert.match(plain.stderr, /^hubmake-decided-by: settled stamp$/m);
+  assert.match(plainFull.stderr, /^hubmake-decided-by: per-target rebuilder$/m);
+  // HUBMAKE_NOOP_SHORTCUT=off neither reads, writes nor removes the stamp.
+  assert.match(cli(root, ['-j', '1'], { HUBMAKE_TIMING: '1' }).stderr, /^hubmake-decided-by: settled stamp$/m);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('every kind of change falls back to the per-target rebuilder and runs what it runs', () => {
+  const root = project();
+  const abs = (f: string) => path.join(root, f);
+  const env: NodeJS.ProcessEnv = { STAMP_VAR: '1' };
+  let args: string[] = [];
+  build(root, args, env);
+  const changes: Array<[string, () => void, string[]]> = [
+    ['content edit of a source', () => write(root, 'src/a.txt', 'a v2\n'), ['out/a.txt', 'out/b.txt']],
+    ['touch of a source, same bytes', () => fs.utimesSync(abs('src/c.txt'), new Date(), new Date(Date.now() + 5000)), []],
+    ['rewrite of a source through a new inode, same bytes', () => {
+      write(root, 'src/c.txt.swp', read(root, 'src/c.txt'));
+      fs.renameSync(abs('src/c.txt.swp'), abs('src/c.txt'));
+    }, []],
+    ['same-size edit with the old mtime put back', () => {
+      const st = fs.statSync(abs('src/c.txt'));
+      write(root, 'src/c.txt', 'c v3\n');
+      fs.utimesSync(abs('src/c.txt'), st.atime, st.mtime);
+    }, ['out/c.txt']],
+    ['hand edit of an output', () => write(root, 'out/c.txt', 'by hand\n'), ['out/c.txt']],
+    ['output deleted', () => fs.rmSync(abs('out/b.txt')), ['out/b.txt']],
+    ['command changed in the configuration the module reads', () => write(root, 'cfg.json', '{"suffix": " && true"}'), ['out/c.txt']],
+    ['declared environment variable changed', () => { env.STAMP_VAR = '2'; }, ['out/b.txt']],
+    ['-D definition changes params', () => { args = ['-D', 'level=2']; }, ['out/c.txt']],
+    ['state log deleted', () => fs.rmSync(abs('.hubmake/log.jsonl')), ['out/a.txt', 'out/b.txt', 'out/c.txt']],
+    ['stamp of another format', () => write(root, '.hubmake/settled.json', '{"v": 0, "decl": "x"}'), []],
+    ['stamp that is not JSON', () => write(root, '.hubmake/settled.json', '{"v": 1, "de'), []],
+  ];
+  for (const [what, change, expected] of changes) {
+    settle(root, args, env);
+    change();
+    const b = build(root, args, env);
+    // Same bytes may still be answered by the stamp: a file written too recently for its stat to
+    // be trusted (the touch above set a future mtime) is compared by content.
+    if (expected.length || what.startsWith('stamp')) assert.not.ok(b.settled, `${what}: answered by the stamp`);
+    assert.equal(b.ran, expected, what);
+  }
+  assert.is(read(root, 'out/b.txt'), 'a v2\nb v1\n');
+  assert.is(read(root, 'out/c.txt'), 'c v3\n');
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('a stamp speaks for its own goals only', () => {
+  const root = project();
+  build(root);
+  settle(root);
+  const sub = build(root, ['out/c.txt']);
+  assert.not.ok(sub.settled, 'another set of goals is decided per target');
+  assert.equal(sub.ran, []);
+  settle(root, ['out/c.txt']);
+  write(root, 'src/a.txt', 'a v2\n');
+  // out/a.txt is outside the stamped goals: a whole build still sees the edit.
+  const whole = build(root);
+  assert.not.ok(whole.settled);
+  assert.equal(whole.ran, ['out/a.txt', 'out/b.txt']);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('a write by a later command into a file already hashed this build is seen by the next build', () => {
+  const root = tempRoot('hubmake-stamp-undeclared-');
+  // 'late' runs after 'early' hashed src/s.txt, and appends to it without declaring it.
+  write(root, 'targets/index.ts', `export default [
+  { outputs: ['early.txt'], inputs: ['src/s.txt'], run: 'cp src/s.txt early.txt' },
+  { outputs: ['late.txt'], deps: ['early.txt'], run: 'echo more >> src/s.txt; echo done > late.txt' },
+];
+`);
+  write(root, 'src/s.txt', 'one\n');
+  // An old mtime, so its stat is trusted (not a racy entry checked by content).
+  const old = new Date(Date.now() - 60_000);
+  fs.utimesSync(path.join(root, 'src/s.txt'), old, old);
+  for (const env of [{}, OFF]) {
+    fs.rmSync(path.join(root, '.hubmake'), { recursive: true, force: true });
+    write(root, 'src/s.txt', 'one\n');
+    fs.utimesSync(path.join(root, 'src/s.txt'), old, old);
+    assert.equal(build(root, [], env).ran, ['early.txt', 'late.txt']);
+    const next = build(root, [], env);
+    assert.not.ok(next.settled);
+    assert.equal(next.ran, ['early.txt'], `with ${JSON.stringify(env)}`);
+  }
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('no stamp for glob inputs or directory outputs, and none is consulted with -B or -n', () => {
+  const root = tempRoot('hubmake-stamp-glob-');
+  write(root, 'targets/index.ts', `export default [
+  { outputs: ['list.txt'], inputs: ['src/*.txt'], run: 'cat src/*.txt > list.txt' },
+  { outputs: ['d/'], run: 'mkdir -p d && echo x > d/x' },
+];
+`);
+  write(root, 'src/a.txt', 'a\n');
+  for (let i = 0; i < 3; i++) assert.not.ok(build(root).settled);
+  assert.not.ok(fs.existsSync(path.join(root, '.hubmake/settled.json')));
+  write(root, 'src/b.txt', 'b\n');
+  assert.equal(build(root).ran, ['list.txt']);
+
+  const p = project();
+  build(p);
+  settle(p);
+  const forced = build(p, ['-B']);
+  assert.not.ok(forced.settled);
+  assert.equal(forced.ran, ['out/a.txt', 'out/b.txt', 'out/c.txt']);
+  settle(p);
+  // A dry run reports every target's decision itself, and writes nothing.
+  const dry = cli(p, ['-n', '--json', '-j', '1']);
+  assert.is(dry.code, 0);
+  assert.is(dry.events.filter((e) => e.type === 'decision' && e.action === 'fresh').length, 3);
+  assert.not.ok(dry.events.find((e) => e.type === 'build-end')!.settled);
+  fs.rmSync(root, { recursive: true, force: true });
+  fs.rmSync(p, { recursive: true, force: true });
+});
+
+test.run();
