@@ -28,6 +28,13 @@ export class Disk {
     return { dev: Number(st.dev), ino: Number(st.ino), size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, isDir: st.isDirectory(), isFile: st.isFile() };
   }
 
+  /** What a path is without following a final symlink: kind, device and inode; undefined when absent. */
+  lstat(rel: string): { kind: 'link' | 'dir' | 'file' | 'other'; dev: number; ino: number } | undefined {
+    const st = fs.lstatSync(this.abs(rel), { throwIfNoEntry: false });
+    if (!st) return undefined;
+    return { kind: st.isSymbolicLink() ? 'link' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other', dev: st.dev, ino: st.ino };
+  }
+
   exists(rel: string): boolean {
     return fs.existsSync(this.abs(rel));
   }

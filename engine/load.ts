@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { dynamicImport } from './dynamic-import.ts';
 import { DeclarationError } from './errors.ts';
 import { buildGraph, type Graph } from './graph.ts';
 import { validateSpecs } from './spec.ts';
@@ -18,7 +19,24 @@ export interface Loaded {
   moduleFiles: string[];
 }
 
+/** A targets module imported and its export evaluated, not yet validated. */
+export interface Imported extends Omit<Loaded, 'graph'> {
+  /** The specs as the module gave them (not kept once validated: the targets hold what counts). */
+  specs: unknown;
+}
+
 export async function loadTargets(root: string, file: string, opts: { fresh?: boolean; defines?: Record<string, string> } = {}): Promise<Loaded> {
+  return validateImported(root, await importTargets(root, file, opts));
+}
+
+/** Validates the specs and builds the graph (declaration errors: exit 2). */
+export function validateImported(root: string, imported: Imported): Loaded {
+  const targets = validateSpecs(imported.specs, root);
+  return { graph: buildGraph(targets, root), moduleHash: imported.moduleHash, moduleFiles: imported.moduleFiles };
+}
+
+/** Imports the module and evaluates its export; validation is left to validateImported. */
+export async function importTargets(root: string, file: string, opts: { fresh?: boolean; defines?: Record<string, string> } = {}): Promise<Imported> {
   const abs = path.resolve(root, file);
   if (!fs.existsSync(abs)) {
     throw new DeclarationError({ field: '--file', message: `targets module '${file}' does not exist in ${root}`, hint: 'create targets/index.ts or pass -f <module>' });
@@ -31,7 +49,7 @@ export async function loadTargets(root: string, file: string, opts: { fresh?: bo
       // by URL, and a `?v=` query on the entry re-evaluates the entry alone. tsx's tsImport loads
       // through a new loader namespace each call, so every module the entry imports is read and
       // evaluated again (each namespace stays registered; a watch session reloads rarely).
-      const { tsImport } = await import('tsx/esm/api');
+      const { tsImport } = (await dynamicImport('tsx/esm/api')) as typeof import('tsx/esm/api');
       // Where no "type": "module" applies, tsx loads .ts files as CommonJS, whose cache is by file
       // name whatever the namespace: let go of the root's own modules so they are read again.
       const cache = createRequire(import.meta.url).cache;
@@ -44,7 +62,7 @@ export async function loadTargets(root: string, file: string, opts: { fresh?: bo
       const inner = mod.default as { default?: unknown; __esModule?: boolean } | undefined;
       if (inner && typeof inner === 'object' && !Array.isArray(inner) && 'default' in inner) mod = inner;
     } else {
-      mod = (await import(url)) as { default?: unknown };
+      mod = (await dynamicImport(url)) as { default?: unknown };
     }
   } catch (e) {
     const err = e as Error;
@@ -59,8 +77,6 @@ export async function loadTargets(root: string, file: string, opts: { fresh?: bo
       throw new DeclarationError({ field: 'default export', message: `the targets function of '${file}' threw: ${firstLines(e as Error)}`, hint: 'fix the error in the module (or the configuration it reads)' });
     }
   }
-  const targets = validateSpecs(exported, root);
-  const graph = buildGraph(targets, root);
   const moduleFiles = localModuleGraph(abs);
   const h = crypto.createHash('sha256');
   for (const f of moduleFiles) {
@@ -68,7 +84,7 @@ export async function loadTargets(root: string, file: string, opts: { fresh?: bo
     h.update('\0');
     h.update(fs.readFileSync(f));
   }
-  return { graph, moduleHash: h.digest('hex'), moduleFiles };
+  return { specs: exported, moduleHash: h.digest('hex'), moduleFiles };
 }
 
 function firstLines(e: Error): string {

@@ -11,7 +11,7 @@ import { stopOrphans } from './run.ts';
 import { STATE_DIR, StateStore } from './state.ts';
 import { newBuildId } from './cli.ts';
 import { Artifacts, artifactSettings, type ArtifactSettings } from './artifacts.ts';
-import { isSettled, removeStamp, trackedScope, writeStamp } from './stamp.ts';
+import { removeStamp, trackedScope, writeStamp } from './stamp.ts';
 import type { BuildResult } from './builder.ts';
 
 export interface SessionOptions {
@@ -38,6 +38,8 @@ export interface SessionOptions {
    */
   statCache?: Map<string, StatEntry>;
   saveStatCache?: boolean;
+  /** The settled stamp's key for these declarations and goals (engine/stamp.ts): written after a build that leaves them fresh. */
+  stampKey?: string;
 }
 
 /** Goals' targets for -B: an alias stands for the targets it names. */
@@ -90,15 +92,9 @@ export async function runBuild(o: SessionOptions): Promise<number> {
     // HUBMAKE_NOOP_SHORTCUT=off: the stamp is neither read nor written nor removed (benchmarks
     // measure the per-target no-op beside the stamped one; tests compare the two).
     const useStamp = !o.dryRun && env.HUBMAKE_NOOP_SHORTCUT !== 'off';
-    const tracked = useStamp ? trackedScope({ graph: o.loaded.graph, closure: o.closure, moduleHash: o.loaded.moduleHash, env }) : undefined;
-    if (tracked && !o.always && isSettled(state.dir, new Disk(o.root), tracked)) {
-      settledBuild(o, newBuildId());
-      // The cache limit may have been lowered since the last build.
-      if (settings.limit !== undefined) gcCache(o, new Artifacts(o.root, state.dir, settings), settings.limit);
-      return 0;
-    }
-    // Not needed for soundness (every build that records anything changes the log the stamp
-    // names), but a stamp should not outlive the build that is about to change what it describes.
+    // Before anything changes: a build that checks the stamp without the lock must not find one
+    // that speaks for files this build is about to write. (Records change the log the stamp
+    // names, too, so this is the first line of defence, not the only one.)
     if (useStamp) removeStamp(state.dir);
     state.load();
     if (!o.dryRun && [...state.history.values()].some((h) => h.unfinished)) {
@@ -141,7 +137,10 @@ export async function runBuild(o: SessionOptions): Promise<number> {
         state.compact();
         if (hasher.changed && o.saveStatCache !== false) state.saveStatCache(hasher.entries());
         // Last, so that the log signature it keeps is the log's final one.
-        if (tracked && stampable(res, state.warnings)) writeStamp(state.dir, hasher, tracked);
+        if (useStamp && o.stampKey && stampable(res, state.warnings)) {
+          const tracked = trackedScope(o.loaded.graph, o.closure);
+          if (tracked) writeStamp(state.dir, new Disk(o.root), hasher, o.stampKey, o.goals, tracked);
+        }
       } catch (e) {
         o.emit({ type: 'warning', message: `could not rewrite the build state in ${state.dir}: ${(e as Error).message}; the records of this build are kept` });
       }
@@ -177,20 +176,4 @@ function stampable(res: BuildResult, warnings: string[]): boolean {
   if (!res.ok || res.interrupted || warnings.length) return false;
   for (const oc of res.outcomes.values()) if (oc.status !== 'fresh' && oc.status !== 'built') return false;
   return true;
-}
-
-/**
- * A build the settled stamp answered: the events a build of all-fresh targets gives (a decision per
- * target, in dependency order), so every logger says what it says after a full no-op.
- */
-function settledBuild(o: SessionOptions, buildId: string): void {
-  const t0 = Date.now();
-  const g = o.loaded.graph;
-  const whole = o.closure.size === g.targets.length;
-  const names: string[] = [];
-  for (const n of g.order) if ((whole || o.closure.has(n)) && !g.byName.get(n)!.alias) names.push(n);
-  o.emit({ type: 'build-start', buildId, goals: o.goals, targets: o.closure.size, runnable: names.length, jobs: Math.max(1, o.jobs), dryRun: false });
-  for (const target of names) o.emit({ type: 'decision', target, action: 'fresh', reasons: [] });
-  const counts = { built: 0, fresh: names.length, kept: 0, failed: 0, blocked: 0, skipped: 0 };
-  o.emit({ type: 'build-end', buildId, ok: true, interrupted: false, counts, durationMs: Date.now() - t0, ran: [], settled: true });
 }

@@ -1,82 +1,143 @@
 // The settled stamp: a whole-build early exit for the commonest answer, "nothing to do".
 //
 // After a build in which every target of the goals ended fresh or built, the session writes a
-// stamp: a digest of everything the targets' decisions read besides file contents (declarations,
-// action identities, declared environment values, goals) and a digest of the stat signature of
-// every file the decisions hashed, as the build saw it when it hashed it. The next build with the
-// same declarations and the same state log stats those files; if no signature moved, every
-// per-target decision would be "fresh" again, by the same reasoning that lets the stat cache skip
-// re-hashing a file. The log, the stat cache and the per-target fingerprints are then not needed.
+// stamp. It holds a key for everything the build's decisions were derived from besides files: the
+// specs exactly as the targets module returned them, the module's own sources (action identity),
+// the goals on the command line, and the values of the declared environment variables. It also
+// holds the stat signature of every input and output as the build saw it when it hashed it, the
+// kind and inode of every directory that outputs and logs are written through, and the signature
+// of the state log. The next build whose key matches stats those paths; if none moved, every
+// target would be decided fresh again (the stat cache's own reasoning), so the build ends before
+// validating the specs, reading the log or the stat cache, or deciding target by target.
 //
-// It only ever answers "every target is fresh"; any doubt falls back to the per-target rebuilder:
-// no stamp or another version, other declarations or goals, a state log that changed, a glob or
-// directory in the scope (their match sets are not single stats), or a file written too recently
-// for its stat to vouch for its bytes (git's racy timestamps) beyond a few, which are checked by
-// content instead. tests/stamp.test.ts and the property test compare it with the full decision.
+// It only ever answers "every target is fresh". Any doubt falls back to the full path:
+// - no stamp, or one of another version;
+// - specs that cannot be serialised (they fail validation anyway);
+// - another key or state log;
+// - a glob input or a directory output: a match set is not one stat, so such goals get no stamp;
+// - a file written too recently for its stat to vouch for its bytes (git's racy timestamps).
+//   A few of those are compared by content instead.
+// Validation is skipped only when the specs are identical to a validated set's, and the paths it
+// inspects (outputs, logs, their directories) are unchanged. The check reads and stats; it writes
+// nothing, so it needs no lock: a build in progress removed the stamp before changing anything.
+// When what a decision reads changes, VERSION must change with it.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic, type Disk, type FileStat } from './disk.ts';
-import { commandIdentity } from './fingerprint.ts';
 import type { Graph } from './graph.ts';
 import { hashFileBytes, MISSING, type Hasher } from './hash.ts';
 import { isGlob } from './spec.ts';
 
-/** Bumped whenever what a decision reads changes, so an older engine's stamp is never trusted. */
-const VERSION = 1;
+const VERSION = 2;
 export const STAMP_FILE = 'settled.json';
-/** Racy files are verified by content on every check; past these, no stamp is written (the next full no-op, which re-hashes them, writes one). */
+/** Racy files are compared by content on every check; past these, no stamp is written (the next full no-op re-hashes them and writes one). */
 const MAX_RACY_FILES = 256;
 const MAX_RACY_BYTES = 64 << 20;
 
-export interface StampScope {
-  graph: Graph;
-  /** The goals' targets. */
-  closure: Set<string>;
-  moduleHash: string;
-  /** The build's environment snapshot (declared variables are part of the fingerprint). */
-  env: NodeJS.ProcessEnv;
-}
-
 interface Stamp {
   v: number;
-  /** Digest of the declarations of the scope. */
-  decl: string;
+  key: string;
   /** Signature of the state log when the stamp was written. */
   log: string;
-  /** Digest of every tracked file's signature, in scope order. */
+  /** Inputs and outputs of the goals' targets, once each, in dependency order. */
+  paths: string[];
+  /** Digest of their signatures. */
   files: string;
   /** Files whose stat could not vouch for their bytes: path and content hash. */
   racy: Array<[string, string]>;
+  /** Outputs' and logs' directories, and the logs: validation's write checks look at them. */
+  guarded: string[];
+  /** Digest of their kinds and inodes. */
+  guards: string;
+  /** What the events of the build report: its goals, its targets, and the non-alias ones in order. */
+  goals: string[];
+  targets: number;
+  names: string[];
+}
+
+/** What a build answered by the stamp reports. */
+export interface SettledAnswer {
+  goals: string[];
+  targets: number;
+  names: string[];
+}
+
+export interface KeyInput {
+  root: string;
+  /** The targets module's export, evaluated, before validation. */
+  specs: unknown;
+  moduleHash: string;
+  /** Goals as given on the command line. */
+  goals: string[];
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * The key of a set of declarations, or undefined when the specs cannot be serialised faithfully.
+ * Functions count by their source; values JSON cannot tell apart from valid ones (NaN from null, a
+ * Date from its string, a class instance from a plain object) are marked, so that specs validation
+ * would refuse never share a key with specs it accepted.
+ */
+export function stampKey(k: KeyInput): string | undefined {
+  if (!Array.isArray(k.specs)) return undefined;
+  let specs: string;
+  try {
+    specs = JSON.stringify(k.specs, function (this: Record<string, unknown>, key: string, value: unknown) {
+      const raw = this[key];
+      switch (typeof raw) {
+        case 'function': return `\u0000fn ${raw.toString()}`;
+        case 'bigint': return `\u0000bigint ${raw}`;
+        case 'symbol': return `\u0000symbol ${String(raw)}`;
+        case 'undefined': return '\u0000undefined';
+        case 'number': return Number.isFinite(raw) ? raw : `\u0000number ${raw}`;
+        case 'object': {
+          if (raw === null || Array.isArray(raw)) return value;
+          const proto = Object.getPrototypeOf(raw);
+          return proto === Object.prototype || proto === null ? value : `\u0000instance ${(raw as object).constructor?.name} ${String(raw)}`;
+        }
+        default: return value;
+      }
+    });
+  } catch {
+    return undefined; // a cycle, a throwing getter: validation will say what is wrong
+  }
+  let env = '';
+  for (const s of k.specs as Array<{ env?: unknown }>) {
+    if (!s || !Array.isArray(s.env)) continue;
+    for (const n of s.env) if (typeof n === 'string') env += `${n}=${k.env[n] ?? '\u0000unset'}\u0000`;
+  }
+  return sha256(`${VERSION}\u0000${k.root}\u0000${k.moduleHash}\u0000${JSON.stringify(k.goals)}\u0000${env}\u0000${specs}`);
 }
 
 export interface Tracked {
-  decl: string;
-  /** Every input and output of the scope's targets, once each, in dependency order. */
   paths: string[];
+  guarded: string[];
+  names: string[];
+  targets: number;
 }
 
-/** What the scope's decisions depend on besides file contents, or undefined if it cannot be stamped. */
-export function trackedScope(s: StampScope): Tracked | undefined {
-  const g = s.graph;
-  const whole = s.closure.size === g.targets.length;
+/** The paths a stamp of these goals watches, or undefined when they cannot be stamped (globs, directories). */
+export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefined {
+  const whole = closure.size === g.targets.length;
   const seen = new Set<string>();
   const paths: string[] = [];
+  const guarded = new Set<string>();
+  const names: string[] = [];
   const track = (p: string) => {
     if (!seen.has(p)) {
       seen.add(p);
       paths.push(p);
     }
   };
-  let text = `${VERSION}\n`;
+  const guard = (p: string) => {
+    for (let d = path.posix.dirname(p); d !== '.' && d !== '/' && !guarded.has(d); d = path.posix.dirname(d)) guarded.add(d);
+  };
   for (const name of g.order) {
-    if (!whole && !s.closure.has(name)) continue;
+    if (!whole && !closure.has(name)) continue;
     const t = g.byName.get(name)!;
-    let env = '';
-    for (const k of t.env) env += `${k}=${s.env[k] === undefined ? '\u0000unset' : s.env[k]}\u0001`;
-    const f = [t.name, t.alias ? 'alias' : 'target', commandIdentity(t, s.moduleHash), t.paramsJson, t.rebuild, t.runOnFailure, t.cache, t.executor, t.pool ?? '', t.log ?? '', env, t.inputs.join('\u0001'), t.outputs.join('\u0001'), g.depsOf.get(name)!.join('\u0001')];
-    text += f.join('\u0000') + '\n';
     if (t.alias) continue;
+    names.push(name);
     for (const p of t.inputs) {
       if (isGlob(p) || p.endsWith('/')) return undefined;
       track(p);
@@ -84,9 +145,14 @@ export function trackedScope(s: StampScope): Tracked | undefined {
     for (const p of t.outputs) {
       if (p.endsWith('/')) return undefined;
       track(p);
+      guard(p);
+    }
+    if (t.log) {
+      guarded.add(t.log);
+      guard(t.log);
     }
   }
-  return { decl: sha256(text), paths };
+  return { paths, guarded: [...guarded].sort(), names, targets: closure.size };
 }
 
 function sigOf(st: FileStat | undefined): string {
@@ -94,54 +160,68 @@ function sigOf(st: FileStat | undefined): string {
   return `${st.isFile ? 'f' : st.isDir ? 'd' : 'o'}:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
+function guardsOf(disk: Disk, guarded: string[]): string {
+  let text = '';
+  for (const p of guarded) {
+    const st = disk.lstat(p);
+    text += `${p}\u0000${st ? `${st.kind}:${st.dev}:${st.ino}` : 'absent'}\n`;
+  }
+  return sha256(text);
+}
+
 function logSig(stateDir: string): string {
   const st = fs.statSync(path.join(stateDir, 'log.jsonl'), { bigint: true, throwIfNoEntry: false });
   return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}` : 'absent';
 }
 
+const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((e) => typeof e === 'string');
+
 function readStamp(stateDir: string): Stamp | undefined {
+  let s: Stamp;
   try {
-    const s = JSON.parse(fs.readFileSync(path.join(stateDir, STAMP_FILE), 'utf8')) as Stamp;
-    return s && s.v === VERSION && Array.isArray(s.racy) ? s : undefined;
+    s = JSON.parse(fs.readFileSync(path.join(stateDir, STAMP_FILE), 'utf8')) as Stamp;
   } catch {
     return undefined;
   }
+  const ok = s && s.v === VERSION && typeof s.key === 'string' && strings(s.paths) && strings(s.guarded) && strings(s.goals) && strings(s.names) && typeof s.targets === 'number' && Array.isArray(s.racy) && s.racy.every((r) => strings(r) && r.length === 2);
+  return ok ? s : undefined;
 }
 
 /**
- * True when the stamp vouches that every target of the scope is fresh: same declarations, same
- * state log, and every tracked file as the stamped build saw it. Reads and stats only.
+ * The answer of a build whose key matches the stamp and whose every watched path is as the stamped
+ * build saw it, else undefined. Reads and stats only.
  */
-export function isSettled(stateDir: string, disk: Disk, tracked: Tracked): boolean {
+export function settledAnswer(stateDir: string, disk: Disk, key: string): SettledAnswer | undefined {
   const s = readStamp(stateDir);
-  if (!s || s.decl !== tracked.decl || s.log !== logSig(stateDir)) return false;
+  if (!s || s.key !== key || s.log !== logSig(stateDir)) return undefined;
   const racy = new Map(s.racy);
   let text = '';
-  for (const p of tracked.paths) {
+  for (const p of s.paths) {
     const want = racy.get(p);
     if (want === undefined) {
       text += `${p}\u0000${sigOf(disk.stat(p))}\n`;
       continue;
     }
     const st = disk.stat(p);
-    if (!st?.isFile) return false;
+    if (!st?.isFile) return undefined;
     try {
-      if (hashFileBytes(disk.abs(p), st.size, true) !== want) return false;
+      if (hashFileBytes(disk.abs(p), st.size, true) !== want) return undefined;
     } catch {
-      return false;
+      return undefined;
     }
     text += `${p}\u0000racy\n`;
   }
-  return sha256(text) === s.files;
+  if (sha256(text) !== s.files || guardsOf(disk, s.guarded) !== s.guards) return undefined;
+  return { goals: s.goals, targets: s.targets, names: s.names };
 }
 
 /**
- * After a build whose every target of the scope ended fresh or built: stamp what its decisions saw.
+ * After a build whose every target of the goals ended fresh or built: stamp what its decisions saw.
  * Each file's signature is the stat the hasher took when it hashed the file for this build; a file
  * changed since then (an undeclared write by a later command) no longer matches it, so the next
- * build falls back to the full decision, which sees the change too.
+ * build falls back to the full decision, which sees the change too. False when no stamp is written.
  */
-export function writeStamp(stateDir: string, hasher: Hasher, tracked: Tracked): boolean {
+export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: string, goals: string[], tracked: Tracked): boolean {
   const racy: Array<[string, string]> = [];
   let racyBytes = 0;
   let text = '';
@@ -163,7 +243,19 @@ export function writeStamp(stateDir: string, hasher: Hasher, tracked: Tracked): 
     }
     text += `${p}\u0000f:${e[0]}:${e[1]}:${e[2]}:${e[3]}:${e[4]}\n`;
   }
-  const stamp: Stamp = { v: VERSION, decl: tracked.decl, log: logSig(stateDir), files: sha256(text), racy };
+  const stamp: Stamp = {
+    v: VERSION,
+    key,
+    log: logSig(stateDir),
+    paths: tracked.paths,
+    files: sha256(text),
+    racy,
+    guarded: tracked.guarded,
+    guards: guardsOf(disk, tracked.guarded),
+    goals,
+    targets: tracked.targets,
+    names: tracked.names,
+  };
   writeFileAtomic(path.join(stateDir, STAMP_FILE), JSON.stringify(stamp));
   return true;
 }

@@ -1,7 +1,6 @@
 // `npm run bundle` (and `prepare`, so `npm install` / `npm ci` run it): compiles the engine's
-// command line into dist/engine with esbuild, plus a manifest of the sources it was made from,
-// which build.ts checks before it uses the bundle (engine/compiled.ts). Lazily loaded modules
-// (watch mode, the live view, Slurm) stay separate chunks, loaded only when used. Packages stay
+// command line into dist/engine/cli.cjs with esbuild, plus a manifest of the sources it was made
+// from, which build.ts checks before it uses the bundle (engine/compiled.ts). Packages stay
 // external: they resolve from node_modules as they do from the sources. Plain JavaScript, so it
 // runs before anything else is set up.
 import crypto from 'node:crypto';
@@ -25,23 +24,32 @@ const res = await esbuild.build({
   absWorkingDir: project,
   entryPoints: ['engine/cli.ts'],
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  // One CommonJS file, which build.ts evaluates itself (engine/compiled.ts): loaded through tsx's
+  // ESM hooks, every chunk and every `node:` import of an ESM bundle was a round trip to tsx's
+  // loader thread (~35 ms per build). Lazy modules (watch mode, the live view, Slurm) are
+  // initialised only when first imported; packages stay external and load from node_modules.
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   packages: 'external',
-  outdir: tmp,
-  entryNames: '[name]',
-  chunkNames: 'chunk-[hash]',
-  outExtension: { '.js': '.mjs' },
+  outfile: path.join(tmp, 'cli.cjs'),
+  define: { 'import.meta.url': '__hubmake_module_url' },
+  banner: { js: 'const __hubmake_module_url = require("node:url").pathToFileURL(__filename).href;' },
   metafile: true,
   logLevel: 'warning',
+  plugins: [{
+    // The engine's import() sites, redirected to the function build.ts hands in (engine/compiled.ts).
+    name: 'dynamic-import',
+    setup(b) {
+      b.onLoad({ filter: /engine[\\/]dynamic-import\.ts$/ }, () => ({ contents: 'export const dynamicImport = (s) => __hubmake_import(s);', loader: 'js' }));
+    },
+  }],
 });
 const sources = {};
 for (const rel of Object.keys(res.metafile.inputs).sort()) {
   sources[rel] = crypto.createHash('sha256').update(fs.readFileSync(path.join(project, rel))).digest('hex');
 }
-fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify({ entry: 'cli.mjs', sources }, null, 1) + '\n');
+fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify({ entry: 'cli.cjs', sources }, null, 1) + '\n');
 const old = `${out}.old-${process.pid}`;
 if (fs.existsSync(out)) fs.renameSync(out, old);
 fs.renameSync(tmp, out);

@@ -18,6 +18,9 @@ export default ({ root, defines }) => {
     { outputs: ['out/b.txt'], inputs: ['out/a.txt', 'src/b.txt'], env: ['STAMP_VAR'], run: 'cat out/a.txt src/b.txt > out/b.txt' },
     { outputs: ['out/c.txt'], inputs: ['src/c.txt'], params: { level: defines.level ?? '1' }, run: 'mkdir -p out && cp src/c.txt out/c.txt' + cfg.suffix },
     { name: 'all', deps: ['out/b.txt', 'out/c.txt'] },
+    // Values JSON cannot tell from valid ones: validation refuses NaN and a Date in params.
+    { outputs: ['out/d.txt'], params: { v: cfg.nan ? NaN : null, when: cfg.date ? new Date(0) : new Date(0).toISOString() }, run: 'mkdir -p out && echo d > out/d.txt' },
+    ...(cfg.extra ?? []),
   ];
 };
 `;
@@ -53,7 +56,7 @@ function settle(root: string, args: string[] = [], env: NodeJS.ProcessEnv = {}):
 
 test('a no-op after a no-op is answered by the stamp and says what a full no-op says', () => {
   const root = project();
-  assert.equal(build(root).ran, ['out/a.txt', 'out/b.txt', 'out/c.txt']);
+  assert.equal(build(root).ran, ['out/a.txt', 'out/b.txt', 'out/c.txt', 'out/d.txt']);
   settle(root);
   assert.ok(fs.existsSync(path.join(root, '.hubmake/settled.json')));
   const fast = build(root);
@@ -64,9 +67,9 @@ test('a no-op after a no-op is answered by the stamp and says what a full no-op 
   assert.ok(fast.settled);
   assert.not.ok(full.settled);
   assert.equal(fast.decisions, full.decisions);
-  assert.equal(fast.decisions, ['out/a.txt fresh', 'out/b.txt fresh', 'out/c.txt fresh']);
+  assert.equal(fast.decisions, ['out/a.txt fresh', 'out/b.txt fresh', 'out/c.txt fresh', 'out/d.txt fresh']);
   assert.is(plain.stdout, plainFull.stdout);
-  assert.match(plain.stdout, /nothing to do \(3 targets up to date\)/);
+  assert.match(plain.stdout, /nothing to do \(4 targets up to date\)/);
   assert.match(plain.stderr, /^hubmake-decided-by: settled stamp$/m);
   assert.match(plainFull.stderr, /^hubmake-decided-by: per-target rebuilder$/m);
   // HUBMAKE_NOOP_SHORTCUT=off neither reads, writes nor removes the stamp.
@@ -97,7 +100,7 @@ test('every kind of change falls back to the per-target rebuilder and runs what 
     ['command changed in the configuration the module reads', () => write(root, 'cfg.json', '{"suffix": " && true"}'), ['out/c.txt']],
     ['declared environment variable changed', () => { env.STAMP_VAR = '2'; }, ['out/b.txt']],
     ['-D definition changes params', () => { args = ['-D', 'level=2']; }, ['out/c.txt']],
-    ['state log deleted', () => fs.rmSync(abs('.hubmake/log.jsonl')), ['out/a.txt', 'out/b.txt', 'out/c.txt']],
+    ['state log deleted', () => fs.rmSync(abs('.hubmake/log.jsonl')), ['out/a.txt', 'out/b.txt', 'out/c.txt', 'out/d.txt']],
     ['stamp of another format', () => write(root, '.hubmake/settled.json', '{"v": 0, "decl": "x"}'), []],
     ['stamp that is not JSON', () => write(root, '.hubmake/settled.json', '{"v": 1, "de'), []],
   ];
@@ -112,6 +115,42 @@ test('every kind of change falls back to the per-target rebuilder and runs what 
   }
   assert.is(read(root, 'out/b.txt'), 'a v2\nb v1\n');
   assert.is(read(root, 'out/c.txt'), 'c v3\n');
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('specs that validation would refuse are refused even when a stamp exists (the stamp skips validation only for identical specs)', () => {
+  const root = project();
+  build(root);
+  const refusals: Array<[string, string, RegExp]> = [
+    ['an output declared twice', '{"suffix": "", "extra": [{"outputs": ["out/a.txt"], "run": "true"}]}', /also declared by target/],
+    ['NaN where params held null', '{"suffix": "", "nan": true}', /NaN/],
+    ['a Date where params held its ISO string', '{"suffix": "", "date": true}', /params/],
+  ];
+  for (const [what, cfg, message] of refusals) {
+    write(root, 'cfg.json', '{"suffix": ""}');
+    settle(root);
+    write(root, 'cfg.json', cfg);
+    const r = cli(root, ['-j', '1']);
+    assert.is(r.code, 2, `${what}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, message, what);
+  }
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('the directories outputs are written through are watched too; a cache limit is enforced by a full build', () => {
+  const root = project();
+  build(root);
+  settle(root);
+  // Same inodes behind a symlink: every file's stat is unchanged, the path to it is not.
+  fs.renameSync(path.join(root, 'out'), path.join(root, 'out-real'));
+  fs.symlinkSync('out-real', path.join(root, 'out'));
+  assert.not.ok(build(root).settled);
+  fs.rmSync(path.join(root, 'out'));
+  fs.renameSync(path.join(root, 'out-real'), path.join(root, 'out'));
+  settle(root);
+  const limited = build(root, ['--cache-limit', '1G']);
+  assert.not.ok(limited.settled);
+  assert.equal(limited.ran, []);
   fs.rmSync(root, { recursive: true, force: true });
 });
 
@@ -173,12 +212,12 @@ test('no stamp for glob inputs or directory outputs, and none is consulted with 
   settle(p);
   const forced = build(p, ['-B']);
   assert.not.ok(forced.settled);
-  assert.equal(forced.ran, ['out/a.txt', 'out/b.txt', 'out/c.txt']);
+  assert.equal(forced.ran, ['out/a.txt', 'out/b.txt', 'out/c.txt', 'out/d.txt']);
   settle(p);
   // A dry run reports every target's decision itself, and writes nothing.
   const dry = cli(p, ['-n', '--json', '-j', '1']);
   assert.is(dry.code, 0);
-  assert.is(dry.events.filter((e) => e.type === 'decision' && e.action === 'fresh').length, 3);
+  assert.is(dry.events.filter((e) => e.type === 'decision' && e.action === 'fresh').length, 4);
   assert.not.ok(dry.events.find((e) => e.type === 'build-end')!.settled);
   fs.rmSync(root, { recursive: true, force: true });
   fs.rmSync(p, { recursive: true, force: true });
