@@ -44,6 +44,12 @@ export interface BuildOptions {
   targetSignal?: (name: string) => AbortSignal | undefined;
   /** The store and the artifact cache: outputs are preserved before reruns, cached after success. */
   artifacts?: Artifacts;
+  /**
+   * Targets the settled stamp vouches for (engine/stamp.ts): none of their files moved since a
+   * build that left them fresh, and nothing upstream of them is to be decided. Settled as fresh
+   * without a fingerprint.
+   */
+  knownFresh?: Set<string>;
 }
 
 export interface BuildResult {
@@ -95,7 +101,9 @@ class Builder {
   run(): Promise<BuildResult> {
     let runnable = 0;
     for (const n of this.o.closure) if (!this.o.graph.byName.get(n)!.alias) runnable++;
-    this.o.emit({ type: 'build-start', buildId: this.o.buildId, goals: this.o.goals, targets: this.o.closure.size, runnable, jobs: this.sched.jobs, dryRun: this.o.dryRun });
+    const start: BuildEvent = { type: 'build-start', buildId: this.o.buildId, goals: this.o.goals, targets: this.o.closure.size, runnable, jobs: this.sched.jobs, dryRun: this.o.dryRun };
+    if (this.o.knownFresh) start.vouched = this.o.knownFresh.size;
+    this.o.emit(start);
     for (const w of this.o.state.warnings) this.o.emit({ type: 'warning', message: w });
     return new Promise((resolve) => {
       this.done = resolve;
@@ -145,6 +153,17 @@ class Builder {
     return extra ? Object.assign(out, extra) : out;
   }
 
+  private freshOutcome(t: Target, rec: SuccessRecord | undefined, status: 'fresh' | 'kept' = 'fresh'): TargetOutcome {
+    const oc = this.outcome(t, status);
+    // Set field by field: Object.assign of a literal measured 1.4 µs per target at 100,000.
+    if (rec) {
+      oc.buildId = rec.b;
+      oc.durationMs = rec.ms;
+      oc.exitCode = 0;
+    }
+    return oc;
+  }
+
   /** The rebuilder's step for one target whose dependencies have all settled. */
   private consider(name: string): void {
     const o = this.o;
@@ -185,6 +204,11 @@ class Builder {
       if (deps.some((d) => this.willChange.has(d))) this.willChange.add(name);
       return;
     }
+    if (o.knownFresh?.has(name)) {
+      o.emit({ type: 'decision', target: name, action: 'fresh', reasons: [] });
+      this.settle(name, this.freshOutcome(t, o.state.history.get(name)?.ok));
+      return;
+    }
     let fp: Fingerprint;
     let outputs: Record<string, string>;
     try {
@@ -210,14 +234,7 @@ class Builder {
       } else {
         o.emit({ type: 'decision', target: name, action: decision.action, reasons: decision.action === 'keep' ? decision.reasons : [] });
       }
-      const oc = this.outcome(t, decision.action === 'keep' ? 'kept' : 'fresh');
-      // Set field by field: Object.assign of a literal measured 1.4 µs per target at 100,000.
-      if (rec) {
-        oc.buildId = rec.b;
-        oc.durationMs = rec.ms;
-        oc.exitCode = 0;
-      }
-      this.settle(name, oc);
+      this.settle(name, this.freshOutcome(t, rec, decision.action === 'keep' ? 'kept' : 'fresh'));
       return;
     }
     const hit = o.artifacts?.cacheable(t, o.forced.has(name), notOk.length > 0) ? o.artifacts.lookup(t, fp.digest, outputs, !o.dryRun) : undefined;

@@ -8,7 +8,7 @@ import { DeclarationError, formatDiagnostic } from './errors.ts';
 import type { BuildEvent } from './events.ts';
 import { resolveGoals } from './graph.ts';
 import { importTargets, validateImported, type Imported, type Loaded } from './load.ts';
-import { settledAnswer, stampKey, type SettledAnswer } from './stamp.ts';
+import { checkStamp, stampKey, type SettledAnswer, type StampCheck } from './stamp.ts';
 import { Disk } from './disk.ts';
 import { plainReporter, stdio } from './report/plain.ts';
 import { withMetrics } from './report/metrics.ts';
@@ -243,7 +243,8 @@ async function mainWith(argv: string[], signal: AbortSignal | undefined, interru
   const plain = !opts.list && !opts.graph && opts.restore === undefined && !opts.watch && !opts.dryRun && !opts.status;
   const key = plain && process.env.HUBMAKE_NOOP_SHORTCUT !== 'off' ? stampKey({ root: opts.root, specs: imported.specs, moduleHash: imported.moduleHash, goals: opts.goals, env: process.env }) : undefined;
   // -B runs targets whatever they are; a cache limit is enforced under the lock by a full build.
-  const settled = key && !opts.always && artifacts.limit === undefined ? settledAnswer(path.join(opts.root, STATE_DIR), new Disk(opts.root), key) : undefined;
+  const check = key && !opts.always && artifacts.limit === undefined ? checkStamp(path.join(opts.root, STATE_DIR), new Disk(opts.root), key) : undefined;
+  const settled = check && check.changed.length === 0 ? check.answer : undefined;
   let loaded: Loaded | undefined;
   let goals: { goals: string[]; closure: Set<string> } | undefined;
   if (!settled) {
@@ -254,12 +255,12 @@ async function mainWith(argv: string[], signal: AbortSignal | undefined, interru
       return failed(e);
     }
   }
-  return build(opts, emit, artifacts, signal, interrupted, settled ? { settled, jobs: opts.jobs } : { loaded: loaded!, goals: goals!, key });
+  return build(opts, emit, artifacts, signal, interrupted, settled ? { settled, jobs: opts.jobs } : { loaded: loaded!, goals: goals!, key, check });
 }
 
 type Plan =
   | { settled: SettledAnswer; jobs: number }
-  | { loaded: Loaded; goals: { goals: string[]; closure: Set<string> }; key: string | undefined };
+  | { loaded: Loaded; goals: { goals: string[]; closure: Set<string> }; key: string | undefined; check: StampCheck | undefined };
 
 async function build(opts: CliOptions, emit: (e: BuildEvent) => void, artifacts: ArtifactSettings, signal: AbortSignal | undefined, interrupted: () => NodeJS.Signals | undefined, plan: Plan): Promise<number> {
   if ('loaded' in plan) {
@@ -296,7 +297,7 @@ async function build(opts: CliOptions, emit: (e: BuildEvent) => void, artifacts:
     live?.close();
     return 0;
   }
-  const { loaded, goals, key } = plan;
+  const { loaded, goals, key, check } = plan;
   if (opts.watch) {
     const { watch } = await import('./watch.ts');
     try {
@@ -334,6 +335,7 @@ async function build(opts: CliOptions, emit: (e: BuildEvent) => void, artifacts:
     dryRun: opts.dryRun || opts.status,
     emit: statusView ?? buildEmit,
     ...(key ? { stampKey: key } : {}),
+    ...(check ? { stampCheck: check } : {}),
     ...(signal ? { signal } : {}),
     artifacts,
   });

@@ -15,6 +15,8 @@ export type BuildEvent =
       runnable?: number;
       jobs: number;
       dryRun: boolean;
+      /** Targets the settled stamp vouched fresh without deciding them (engine/stamp.ts). */
+      vouched?: number;
     }
   /** Another build holds the root; this one waits. */
   | { type: 'lock-wait'; pid: number; host: string; since: string }

@@ -11,7 +11,7 @@ import { stopOrphans } from './run.ts';
 import { STATE_DIR, StateStore } from './state.ts';
 import { newBuildId } from './cli.ts';
 import { Artifacts, artifactSettings, type ArtifactSettings } from './artifacts.ts';
-import { removeStamp, trackedScope, writeStamp } from './stamp.ts';
+import { knownFresh, removeStamp, stampUnchanged, trackedScope, writeStamp, type StampCheck } from './stamp.ts';
 import type { BuildResult } from './builder.ts';
 
 export interface SessionOptions {
@@ -40,6 +40,8 @@ export interface SessionOptions {
   saveStatCache?: boolean;
   /** The settled stamp's key for these declarations and goals (engine/stamp.ts): written after a build that leaves them fresh. */
   stampKey?: string;
+  /** What the stamp said of this build before the lock was taken: the paths that moved since. */
+  stampCheck?: StampCheck;
 }
 
 /** Goals' targets for -B: an alias stands for the targets it names. */
@@ -95,6 +97,10 @@ export async function runBuild(o: SessionOptions): Promise<number> {
     // Before anything changes: a build that checks the stamp without the lock must not find one
     // that speaks for files this build is about to write. (Records change the log the stamp
     // names, too, so this is the first line of defence, not the only one.)
+    // The stamp's list of moved paths holds only if no build ran since it was read (one may have
+    // held the lock meanwhile): then every target that touches none of them, and has nothing
+    // upstream that does, is fresh without deciding it.
+    const prior = useStamp && o.stampCheck && !o.always && stampUnchanged(state.dir, o.stampCheck) ? o.stampCheck : undefined;
     if (useStamp) removeStamp(state.dir);
     state.load();
     if (!o.dryRun && [...state.history.values()].some((h) => h.unfinished)) {
@@ -123,6 +129,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
       signal,
       emit: o.emit,
       ...(o.targetSignal ? { targetSignal: o.targetSignal } : {}),
+      ...(prior ? { knownFresh: knownFresh(o.loaded.graph, o.closure, prior.changed) } : {}),
       artifacts,
     });
     if (!o.dryRun) {
@@ -139,7 +146,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
         // Last, so that the log signature it keeps is the log's final one.
         if (useStamp && o.stampKey && stampable(res, state.warnings)) {
           const tracked = trackedScope(o.loaded.graph, o.closure);
-          if (tracked) writeStamp(state.dir, new Disk(o.root), hasher, o.stampKey, o.goals, tracked);
+          if (tracked) writeStamp(state.dir, new Disk(o.root), hasher, o.stampKey, o.goals, tracked, prior?.carried);
         }
       } catch (e) {
         o.emit({ type: 'warning', message: `could not rewrite the build state in ${state.dir}: ${(e as Error).message}; the records of this build are kept` });

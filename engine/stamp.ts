@@ -10,7 +10,11 @@
 // target would be decided fresh again (the stat cache's own reasoning), so the build ends before
 // validating the specs, reading the log or the stat cache, or deciding target by target.
 //
-// It only ever answers "every target is fresh". Any doubt falls back to the full path:
+// When some paths moved, the stamp still names them: the session then decides only the targets
+// that read or write one of them, and everything downstream; every other target of the goals is
+// fresh for the reason above (its files are as its record says, and nothing upstream of it runs).
+//
+// It only ever answers "these targets are fresh". Any doubt falls back to the full path:
 // - no stamp, or one of another version;
 // - specs that cannot be serialised (they fail validation anyway);
 // - another key or state log;
@@ -29,7 +33,7 @@ import type { Graph } from './graph.ts';
 import { hashFileBytes, MISSING, type Hasher } from './hash.ts';
 import { isGlob } from './spec.ts';
 
-const VERSION = 2;
+const VERSION = 3;
 export const STAMP_FILE = 'settled.json';
 /** Racy files are compared by content on every check; past these, no stamp is written (the next full no-op re-hashes them and writes one). */
 const MAX_RACY_FILES = 256;
@@ -42,10 +46,11 @@ interface Stamp {
   log: string;
   /** Inputs and outputs of the goals' targets, once each, in dependency order. */
   paths: string[];
-  /** Digest of their signatures. */
-  files: string;
-  /** Files whose stat could not vouch for their bytes: path and content hash. */
-  racy: Array<[string, string]>;
+  /**
+   * Their signatures: `f:dev:ino:size:mtimeNs:ctimeNs`, `absent`, or `racy:<sha256>` for a file
+   * whose stat could not vouch for its bytes (compared by content).
+   */
+  sigs: string[];
   /** Outputs' and logs' directories, and the logs: validation's write checks look at them. */
   guarded: string[];
   /** Digest of their kinds and inodes. */
@@ -61,6 +66,16 @@ export interface SettledAnswer {
   goals: string[];
   targets: number;
   names: string[];
+}
+
+/** The stamp's word on a build with its key: the paths that moved since (none: settled). */
+export interface StampCheck {
+  answer: SettledAnswer;
+  changed: string[];
+  /** Every unchanged path's signature, for the next stamp (the build does not hash those paths). */
+  carried: Map<string, string>;
+  /** The stamp file's own signature: a build that waited for the lock checks it is still there. */
+  self: string;
 }
 
 export interface KeyInput {
@@ -176,6 +191,11 @@ function logSig(stateDir: string): string {
 
 const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((e) => typeof e === 'string');
 
+function stampSig(stateDir: string): string {
+  const st = fs.statSync(path.join(stateDir, STAMP_FILE), { bigint: true, throwIfNoEntry: false });
+  return st ? `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : 'absent';
+}
+
 function readStamp(stateDir: string): Stamp | undefined {
   let s: Stamp;
   try {
@@ -183,73 +203,85 @@ function readStamp(stateDir: string): Stamp | undefined {
   } catch {
     return undefined;
   }
-  const ok = s && s.v === VERSION && typeof s.key === 'string' && strings(s.paths) && strings(s.guarded) && strings(s.goals) && strings(s.names) && typeof s.targets === 'number' && Array.isArray(s.racy) && s.racy.every((r) => strings(r) && r.length === 2);
+  const ok = s && s.v === VERSION && typeof s.key === 'string' && strings(s.paths) && strings(s.sigs) && s.sigs.length === s.paths.length && strings(s.guarded) && strings(s.goals) && strings(s.names) && typeof s.targets === 'number';
   return ok ? s : undefined;
 }
 
 /**
- * The answer of a build whose key matches the stamp and whose every watched path is as the stamped
- * build saw it, else undefined. Reads and stats only.
+ * What the stamp says of a build with this key: the paths that moved since it was written (empty
+ * when every target is fresh), or undefined when it cannot speak for this build at all (no stamp,
+ * another key or state log, a directory outputs are written through changed). Reads and stats only.
  */
-export function settledAnswer(stateDir: string, disk: Disk, key: string): SettledAnswer | undefined {
+export function checkStamp(stateDir: string, disk: Disk, key: string): StampCheck | undefined {
+  const self = stampSig(stateDir);
   const s = readStamp(stateDir);
-  if (!s || s.key !== key || s.log !== logSig(stateDir)) return undefined;
-  const racy = new Map(s.racy);
-  let text = '';
-  for (const p of s.paths) {
-    const want = racy.get(p);
-    if (want === undefined) {
-      text += `${p}\u0000${sigOf(disk.stat(p))}\n`;
-      continue;
-    }
+  if (!s || s.key !== key || s.log !== logSig(stateDir) || guardsOf(disk, s.guarded) !== s.guards) return undefined;
+  const changed: string[] = [];
+  const carried = new Map<string, string>();
+  for (let i = 0; i < s.paths.length; i++) {
+    const p = s.paths[i]!;
+    const want = s.sigs[i]!;
     const st = disk.stat(p);
-    if (!st?.isFile) return undefined;
-    try {
-      if (hashFileBytes(disk.abs(p), st.size, true) !== want) return undefined;
-    } catch {
-      return undefined;
-    }
-    text += `${p}\u0000racy\n`;
+    let same: boolean;
+    if (want.startsWith('racy:')) {
+      try {
+        same = !!st?.isFile && `racy:${hashFileBytes(disk.abs(p), st.size, true)}` === want;
+      } catch {
+        same = false;
+      }
+    } else same = sigOf(st) === want;
+    if (same) carried.set(p, want);
+    else changed.push(p);
   }
-  if (sha256(text) !== s.files || guardsOf(disk, s.guarded) !== s.guards) return undefined;
-  return { goals: s.goals, targets: s.targets, names: s.names };
+  return { answer: { goals: s.goals, targets: s.targets, names: s.names }, changed, carried, self };
+}
+
+/** The stamp a check read is still the one on disk (no build ran in between). */
+export function stampUnchanged(stateDir: string, check: StampCheck): boolean {
+  return stampSig(stateDir) === check.self;
 }
 
 /**
  * After a build whose every target of the goals ended fresh or built: stamp what its decisions saw.
  * Each file's signature is the stat the hasher took when it hashed the file for this build; a file
  * changed since then (an undeclared write by a later command) no longer matches it, so the next
- * build falls back to the full decision, which sees the change too. False when no stamp is written.
+ * build decides its targets again, and sees the change too. A path this build did not hash (its
+ * targets were known fresh) keeps the signature the build's stamp check saw (`carried`). False
+ * when no stamp is written.
  */
-export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: string, goals: string[], tracked: Tracked): boolean {
-  const racy: Array<[string, string]> = [];
+export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: string, goals: string[], tracked: Tracked, carried?: Map<string, string>): boolean {
+  const sigs: string[] = [];
+  let racy = 0;
   let racyBytes = 0;
-  let text = '';
   for (const p of tracked.paths) {
     const seen = hasher.seen(p);
-    if (!seen) return false;
+    if (!seen) {
+      const c = carried?.get(p);
+      if (c === undefined) return false;
+      if (c.startsWith('racy:') && ++racy > MAX_RACY_FILES) return false;
+      sigs.push(c);
+      continue;
+    }
     if (seen.hash === MISSING) {
-      text += `${p}\u0000absent\n`;
+      sigs.push('absent');
       continue;
     }
     const e = seen.entry;
     if (!e || e[5] !== seen.hash) return false;
     if (e[6] === 0) {
-      racy.push([p, seen.hash]);
       racyBytes += e[2];
-      if (racy.length > MAX_RACY_FILES || racyBytes > MAX_RACY_BYTES) return false;
-      text += `${p}\u0000racy\n`;
+      if (++racy > MAX_RACY_FILES || racyBytes > MAX_RACY_BYTES) return false;
+      sigs.push(`racy:${seen.hash}`);
       continue;
     }
-    text += `${p}\u0000f:${e[0]}:${e[1]}:${e[2]}:${e[3]}:${e[4]}\n`;
+    sigs.push(`f:${e[0]}:${e[1]}:${e[2]}:${e[3]}:${e[4]}`);
   }
   const stamp: Stamp = {
     v: VERSION,
     key,
     log: logSig(stateDir),
     paths: tracked.paths,
-    files: sha256(text),
-    racy,
+    sigs,
     guarded: tracked.guarded,
     guards: guardsOf(disk, tracked.guarded),
     goals,
@@ -258,6 +290,29 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
   };
   writeFileAtomic(path.join(stateDir, STAMP_FILE), JSON.stringify(stamp));
   return true;
+}
+
+/**
+ * The targets of the goals a check's changed paths leave fresh: all but those that read or write a
+ * changed path and everything downstream of them (file links and declared deps alike).
+ */
+export function knownFresh(g: Graph, closure: Set<string>, changed: string[]): Set<string> {
+  const moved = new Set(changed);
+  const affected = new Set<string>();
+  const stack: string[] = [];
+  for (const n of closure) {
+    const t = g.byName.get(n)!;
+    if (t.inputs.some((p) => moved.has(p)) || t.outputs.some((p) => moved.has(p))) stack.push(n);
+  }
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (affected.has(n) || !closure.has(n)) continue;
+    affected.add(n);
+    for (const d of g.dependentsOf.get(n)!) stack.push(d);
+  }
+  const fresh = new Set<string>();
+  for (const n of closure) if (!affected.has(n)) fresh.add(n);
+  return fresh;
 }
 
 /** Before a build that may change records or files: the stamp no longer speaks for them. */

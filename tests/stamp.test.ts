@@ -7,6 +7,12 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cli, read, started, tempRoot, write } from './lib/cli.ts';
+import { Disk } from '../engine/disk.ts';
+import type { BuildEvent } from '../engine/events.ts';
+import { resolveGoals } from '../engine/graph.ts';
+import { importTargets, validateImported } from '../engine/load.ts';
+import { runBuild } from '../engine/session.ts';
+import { checkStamp, stampKey } from '../engine/stamp.ts';
 
 const OFF = { HUBMAKE_NOOP_SHORTCUT: 'off' };
 
@@ -221,6 +227,37 @@ test('no stamp for glob inputs or directory outputs, and none is consulted with 
   assert.not.ok(dry.events.find((e) => e.type === 'build-end')!.settled);
   fs.rmSync(root, { recursive: true, force: true });
   fs.rmSync(p, { recursive: true, force: true });
+});
+
+test('a build that waited for the lock does not trust what the stamp said before it waited', async () => {
+  const root = tempRoot('hubmake-stamp-wait-');
+  // a's output differs on every run, so a forced rebuild of a makes c stale.
+  write(root, 'targets/index.ts', `export default [
+  { outputs: ['a.txt'], inputs: ['src/a.txt'], run: 'cat src/a.txt /proc/sys/kernel/random/uuid > a.txt' },
+  { outputs: ['b.txt'], inputs: ['src/b.txt'], run: 'cp src/b.txt b.txt' },
+  { outputs: ['c.txt'], inputs: ['a.txt'], run: 'cp a.txt c.txt' },
+];
+`);
+  write(root, 'src/a.txt', 'a\n');
+  write(root, 'src/b.txt', 'b\n');
+  build(root);
+  settle(root);
+  write(root, 'src/b.txt', 'b2\n');
+  const imported = await importTargets(root, 'targets/index.ts');
+  const key = stampKey({ root, specs: imported.specs, moduleHash: imported.moduleHash, goals: [], env: process.env })!;
+  const check = checkStamp(path.join(root, '.hubmake'), new Disk(root), key);
+  assert.equal(check?.changed, ['src/b.txt'], 'the stamp names the edited source');
+  // Meanwhile another build holds the lock and reruns a: c is stale now, whatever the check said.
+  assert.equal(build(root, ['-B', 'a.txt']).ran, ['a.txt']);
+  const loaded = validateImported(root, await importTargets(root, 'targets/index.ts'));
+  const goals = resolveGoals(loaded.graph, []);
+  const events: BuildEvent[] = [];
+  const code = await runBuild({ root, loaded, goals: goals.goals, closure: goals.closure, always: false, jobs: 1, keepGoing: false, dryRun: false, emit: (e) => events.push(e), stampKey: key, stampCheck: check! });
+  assert.is(code, 0);
+  const ran = events.filter((e) => e.type === 'start').map((e) => (e as { target: string }).target).sort();
+  assert.equal(ran, ['b.txt', 'c.txt']);
+  assert.is(read(root, 'c.txt'), read(root, 'a.txt'));
+  fs.rmSync(root, { recursive: true, force: true });
 });
 
 test.run();
