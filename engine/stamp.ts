@@ -32,6 +32,7 @@ import { writeFileAtomic, type Disk, type FileStat } from './disk.ts';
 import type { Graph } from './graph.ts';
 import { hashFileBytes, MISSING, type Hasher } from './hash.ts';
 import { isGlob } from './spec.ts';
+import { LOG } from './state.ts';
 
 const VERSION = 3;
 export const STAMP_FILE = 'settled.json';
@@ -185,7 +186,7 @@ function guardsOf(disk: Disk, guarded: string[]): string {
 }
 
 function logSig(stateDir: string): string {
-  const st = fs.statSync(path.join(stateDir, 'log.jsonl'), { bigint: true, throwIfNoEntry: false });
+  const st = fs.statSync(path.join(stateDir, LOG), { bigint: true, throwIfNoEntry: false });
   return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}` : 'absent';
 }
 

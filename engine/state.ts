@@ -16,7 +16,8 @@ import { decodeRecord, decodeStat, encodeRecord, encodeStat, FORMAT, StringTable
 export type { Rec as StateRecord } from './state-codec.ts';
 
 export const STATE_DIR = '.hubmake';
-const LOG = 'log.jsonl';
+/** The append-only log of records, under STATE_DIR. */
+export const LOG = 'log.jsonl';
 const STAT = 'stat.json';
 
 /** The last successful run of a target. */
