@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { DeclarationError, formatDiagnostic } from './errors.ts';
 import type { BuildEvent } from './events.ts';
 import { resolveGoals } from './graph.ts';
-import { importTargets, validateImported, type Imported, type Loaded } from './load.ts';
+import { importTargets, validateImported, type Loaded } from './load.ts';
 import { checkStamp, stampKey, type SettledAnswer, type StampCheck } from './stamp.ts';
 import { Disk } from './disk.ts';
 import { plainReporter, stdio } from './report/plain.ts';
@@ -232,30 +232,30 @@ async function mainWith(argv: string[], signal: AbortSignal | undefined, interru
     if (opts.json && e instanceof DeclarationError) emit({ type: 'error', diagnostics: e.diagnostics });
     return declarationExit(e);
   };
-  let imported: Imported;
+  let plan: Plan;
   try {
-    imported = await importTargets(opts.root, opts.file, { defines: opts.defines });
+    plan = await planBuild(opts, artifacts);
   } catch (e) {
     return failed(e);
   }
-  // A plain build may be answered by the settled stamp before its specs are even validated
-  // (engine/stamp.ts): specs identical to a validated set's, and every path as that build saw it.
+  return build(opts, emit, artifacts, signal, interrupted, plan);
+}
+
+/**
+ * Imports the targets module, then either the settled stamp answers (engine/stamp.ts: specs
+ * identical to a validated set's, and every path as that build saw it) or the specs are validated
+ * into the graph. The module's raw specs live only in this frame: a build of 100,000 targets must
+ * not keep them beside the validated targets.
+ */
+async function planBuild(opts: CliOptions, artifacts: ArtifactSettings): Promise<Plan> {
+  const imported = await importTargets(opts.root, opts.file, { defines: opts.defines });
   const plain = !opts.list && !opts.graph && opts.restore === undefined && !opts.watch && !opts.dryRun && !opts.status;
   const key = plain && process.env.HUBMAKE_NOOP_SHORTCUT !== 'off' ? stampKey({ root: opts.root, specs: imported.specs, moduleHash: imported.moduleHash, goals: opts.goals, env: process.env }) : undefined;
   // -B runs targets whatever they are; a cache limit is enforced under the lock by a full build.
   const check = key && !opts.always && artifacts.limit === undefined ? checkStamp(path.join(opts.root, STATE_DIR), new Disk(opts.root), key) : undefined;
-  const settled = check && check.changed.length === 0 ? check.answer : undefined;
-  let loaded: Loaded | undefined;
-  let goals: { goals: string[]; closure: Set<string> } | undefined;
-  if (!settled) {
-    try {
-      loaded = validateImported(opts.root, imported);
-      goals = resolveGoals(loaded.graph, opts.goals);
-    } catch (e) {
-      return failed(e);
-    }
-  }
-  return build(opts, emit, artifacts, signal, interrupted, settled ? { settled, jobs: opts.jobs } : { loaded: loaded!, goals: goals!, key, check });
+  if (check && check.changed.length === 0) return { settled: check.answer, jobs: opts.jobs };
+  const loaded = validateImported(opts.root, imported);
+  return { loaded, goals: resolveGoals(loaded.graph, opts.goals), key, check };
 }
 
 type Plan =
