@@ -238,7 +238,7 @@ async function mainWith(argv: string[], signal: AbortSignal | undefined, interru
   } catch (e) {
     return failed(e);
   }
-  return build(opts, emit, artifacts, signal, interrupted, plan);
+  return runPlan(opts, emit, artifacts, signal, interrupted, plan);
 }
 
 /**
@@ -253,16 +253,17 @@ async function planBuild(opts: CliOptions, artifacts: ArtifactSettings): Promise
   const key = plain && process.env.HUBMAKE_NOOP_SHORTCUT !== 'off' ? stampKey({ root: opts.root, specs: imported.specs, moduleHash: imported.moduleHash, goals: opts.goals, env: process.env }) : undefined;
   // -B runs targets whatever they are; a cache limit is enforced under the lock by a full build.
   const check = key && !opts.always && artifacts.limit === undefined ? checkStamp(path.join(opts.root, STATE_DIR), new Disk(opts.root), key) : undefined;
-  if (check && check.changed.length === 0) return { settled: check.answer, jobs: opts.jobs };
+  if (check && check.changed.length === 0) return { settled: check.answer };
   const loaded = validateImported(opts.root, imported);
   return { loaded, goals: resolveGoals(loaded.graph, opts.goals), key, check };
 }
 
 type Plan =
-  | { settled: SettledAnswer; jobs: number }
+  | { settled: SettledAnswer }
   | { loaded: Loaded; goals: { goals: string[]; closure: Set<string> }; key: string | undefined; check: StampCheck | undefined };
 
-async function build(opts: CliOptions, emit: (e: BuildEvent) => void, artifacts: ArtifactSettings, signal: AbortSignal | undefined, interrupted: () => NodeJS.Signals | undefined, plan: Plan): Promise<number> {
+/** Lists, draws, restores, watches or builds, as the options say. */
+async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifacts: ArtifactSettings, signal: AbortSignal | undefined, interrupted: () => NodeJS.Signals | undefined, plan: Plan): Promise<number> {
   if ('loaded' in plan) {
     const g = plan.loaded.graph;
     if (opts.list) {
@@ -293,7 +294,7 @@ async function build(opts: CliOptions, emit: (e: BuildEvent) => void, artifacts:
   const shown = live?.emit ?? (opts.json || !opts.watch ? emit : withWatchLines(emit, (await import('./report/watch-lines.ts')).watchLines));
   const buildEmit = process.env.HUBMAKE_TIMING ? withMetrics(shown, (l) => process.stderr.write(l)) : shown;
   if ('settled' in plan) {
-    emitSettled(plan.settled, plan.jobs, buildEmit);
+    emitSettled(plan.settled, opts.jobs, buildEmit);
     live?.close();
     return 0;
   }
