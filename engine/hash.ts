@@ -45,6 +45,36 @@ export class Hasher {
     return hash === undefined ? undefined : { hash, entry: this.cache.get(rel) };
   }
 
+  /**
+   * Re-hashes files whose entry was not trusted when they were hashed (written within the racy
+   * window) and whose timestamps are now old enough, up to `maxBytes` in all. An entry becomes
+   * trusted only if the bytes are still those this build hashed: the hash its decisions and
+   * records used stays what `seen` reports either way.
+   */
+  confirm(paths: Iterable<string>, maxBytes: number): void {
+    let budget = maxBytes;
+    const now = this.disk.nowNs();
+    for (const rel of paths) {
+      const e = this.cache.get(rel);
+      const used = this.memo.get(rel);
+      if (!e || e[6] === 1 || used === undefined || used !== e[5]) continue;
+      const st = this.disk.stat(rel);
+      if (!st?.isFile || now - st.mtimeNs <= RACY_WINDOW_NS || now - st.ctimeNs <= RACY_WINDOW_NS) continue;
+      if ((budget -= st.size) < 0) return;
+      let h: string;
+      try {
+        h = hashFileBytes(this.disk.abs(rel), st.size, true);
+      } catch {
+        continue;
+      }
+      this.hashedFiles++;
+      this.hashedBytes += st.size;
+      if (h !== used) continue;
+      this.cache.set(rel, [st.dev, st.ino, st.size, st.mtimeNs.toString(), st.ctimeNs.toString(), h, 1]);
+      this.dirty = true;
+    }
+  }
+
   /** Forget what this build knows of a path (after a target wrote it). */
   invalidate(rel: string): void {
     if (!rel.endsWith('/')) {

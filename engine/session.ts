@@ -141,13 +141,15 @@ export async function runBuild(o: SessionOptions): Promise<number> {
       if (settings.limit !== undefined) gcCache(o, artifacts, settings.limit);
       // The records are already appended: a full disk here costs only the tidy-up, not the build.
       try {
+        const tracked = useStamp && o.stampKey && stampable(res, state.warnings) ? trackedScope(o.loaded.graph, o.closure) : undefined;
+        // Outputs hashed the moment their command wrote them cannot vouch for their bytes by their
+        // stat yet; most are old enough by now. Confirming them here, as the next build would,
+        // lets that build be answered by the stamp (and not re-hash them through the stat cache).
+        if (tracked) hasher.confirm(tracked.paths, CONFIRM_BYTES);
         state.compact();
         if (hasher.changed && o.saveStatCache !== false) state.saveStatCache(hasher.entries());
         // Last, so that the log signature it keeps is the log's final one.
-        if (useStamp && o.stampKey && stampable(res, state.warnings)) {
-          const tracked = trackedScope(o.loaded.graph, o.closure);
-          if (tracked) writeStamp(state.dir, new Disk(o.root), hasher, o.stampKey, o.goals, tracked, prior?.carried);
-        }
+        if (tracked) writeStamp(state.dir, new Disk(o.root), hasher, o.stampKey!, o.goals, tracked, prior?.carried);
       } catch (e) {
         o.emit({ type: 'warning', message: `could not rewrite the build state in ${state.dir}: ${(e as Error).message}; the records of this build are kept` });
       }
@@ -169,6 +171,9 @@ export async function runBuild(o: SessionOptions): Promise<number> {
   }
 }
 
+
+/** Bytes of just-written outputs re-hashed at the end of a build to make them trusted (Hasher.confirm). */
+const CONFIRM_BYTES = 64 << 20;
 
 function gcCache(o: SessionOptions, artifacts: Artifacts, limit: number): void {
   try {

@@ -83,6 +83,19 @@ test('a no-op after a no-op is answered by the stamp and says what a full no-op 
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+test('a clean build of more outputs than the stamp compares by content still leaves a stamp the next build uses', () => {
+  const root = tempRoot('hubmake-stamp-many-');
+  const n = 300; // more than the 256 racy files a stamp may hold
+  write(root, 'targets/index.ts', `export default Array.from({ length: ${n} }, (_, i) => ({ outputs: [\`out/\${i}.txt\`], inputs: ['src.txt'], run: \`cp src.txt out/\${i}.txt\` }));\n`);
+  write(root, 'src.txt', 'x\n');
+  fs.mkdirSync(path.join(root, 'out'));
+  assert.is(build(root).ran.length, n);
+  const next = build(root);
+  assert.ok(next.settled, 'outputs written during the build were confirmed by content at its end');
+  assert.equal(next.ran, []);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
 test('every kind of change falls back to the per-target rebuilder and runs what it runs', () => {
   const root = project();
   const abs = (f: string) => path.join(root, f);
@@ -198,6 +211,30 @@ test('a write by a later command into a file already hashed this build is seen b
     assert.equal(next.ran, ['early.txt'], `with ${JSON.stringify(env)}`);
   }
   fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('an output rewritten by a later command after it was hashed is not confirmed at the end of the build', () => {
+  // gen writes gen.txt (hashed the moment it ends: not trusted yet); early reads it; late, after
+  // early, appends to it without declaring it and waits until its mtime is old enough to confirm.
+  const module = `export default [
+  { outputs: ['gen.txt'], run: 'echo one > gen.txt' },
+  { outputs: ['early.txt'], inputs: ['gen.txt'], run: 'cp gen.txt early.txt' },
+  { outputs: ['late.txt'], deps: ['early.txt'], run: 'echo more >> gen.txt; sleep 0.3; echo done > late.txt' },
+];
+`;
+  const ran: string[][] = [];
+  for (const env of [{}, OFF]) {
+    const root = tempRoot('hubmake-stamp-confirm-');
+    write(root, 'targets/index.ts', module);
+    assert.equal(build(root, [], env).ran, ['early.txt', 'gen.txt', 'late.txt']);
+    const next = build(root, [], env);
+    assert.not.ok(next.settled);
+    ran.push(next.ran);
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+  assert.equal(ran[0], ran[1], 'the stamp decides what deciding every target decides');
+  // gen.txt no longer holds what gen wrote: gen reruns, writes it back, and early is cut off.
+  assert.equal(ran[0], ['gen.txt']);
 });
 
 test('no stamp for glob inputs or directory outputs, and none is consulted with -B or -n', () => {
