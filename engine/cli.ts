@@ -250,7 +250,7 @@ async function mainWith(argv: string[], signal: AbortSignal | undefined, interru
 async function planBuild(opts: CliOptions, artifacts: ArtifactSettings): Promise<Plan> {
   const imported = await importTargets(opts.root, opts.file, { defines: opts.defines });
   const plain = !opts.list && !opts.graph && opts.restore === undefined && !opts.watch && !opts.dryRun && !opts.status;
-  const key = plain && process.env.HUBMAKE_NOOP_SHORTCUT !== 'off' ? stampKey({ root: opts.root, specs: imported.specs, moduleHash: imported.moduleHash, goals: opts.goals, env: process.env }) : undefined;
+  const key = plain && process.env.HUBMAKE_NOOP_SHORTCUT !== 'off' ? stampKey({ root: opts.root, specs: imported.specs, moduleHash: imported.moduleHash, goals: opts.goals, defines: opts.defines, env: process.env }) : undefined;
   // -B runs targets whatever they are; a cache limit is enforced under the lock by a full build.
   const check = key && !opts.always && artifacts.limit === undefined ? checkStamp(path.join(opts.root, STATE_DIR), new Disk(opts.root), key) : undefined;
   if (check && check.changed.length === 0) return { settled: check.answer };

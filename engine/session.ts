@@ -11,7 +11,7 @@ import { stopOrphans } from './run.ts';
 import { STATE_DIR, StateStore } from './state.ts';
 import { newBuildId } from './cli.ts';
 import { Artifacts, artifactSettings, type ArtifactSettings } from './artifacts.ts';
-import { knownFresh, removeStamp, stampUnchanged, trackedScope, writeStamp, type StampCheck } from './stamp.ts';
+import { checkStamp, knownFresh, removeStamp, stampUnchanged, trackedScope, writeStamp, type StampCheck } from './stamp.ts';
 import type { BuildResult } from './builder.ts';
 
 export interface SessionOptions {
@@ -80,9 +80,13 @@ export async function runBuild(o: SessionOptions): Promise<number> {
       process.off('SIGTERM', onSignal);
     };
   }
+  let waited = false;
   try {
     if (!o.dryRun) {
-      await lock.acquire((h) => o.emit({ type: 'lock-wait', pid: h.pid, host: h.host, since: h.started }), signal);
+      await lock.acquire((h) => {
+        waited = true;
+        o.emit({ type: 'lock-wait', pid: h.pid, host: h.host, since: h.started });
+      }, signal);
       // A build killed while compacting the log or saving the stat cache leaves their temp files.
       for (const f of ['log.jsonl', 'stat.json']) removeTempLitter(path.join(state.dir, f));
     }
@@ -97,10 +101,14 @@ export async function runBuild(o: SessionOptions): Promise<number> {
     // Before anything changes: a build that checks the stamp without the lock must not find one
     // that speaks for files this build is about to write. (Records change the log the stamp
     // names, too, so this is the first line of defence, not the only one.)
-    // The stamp's list of moved paths holds only if no build ran since it was read (one may have
-    // held the lock meanwhile): then every target that touches none of them, and has nothing
-    // upstream that does, is fresh without deciding it.
-    const prior = useStamp && o.stampCheck && !o.always && stampUnchanged(state.dir, o.stampCheck) ? o.stampCheck : undefined;
+    // The stamp's list of moved paths holds only if nothing was recorded since it was read and no
+    // time passed waiting for another build's lock (files may have moved meanwhile too): then every
+    // target that touches none of them, and has nothing upstream that does, is fresh without
+    // deciding it. After a wait the stamp is checked again, now under the lock.
+    let prior: StampCheck | undefined;
+    if (useStamp && o.stampCheck && o.stampKey && !o.always) {
+      prior = waited ? checkStamp(state.dir, new Disk(o.root), o.stampKey) : stampUnchanged(state.dir, o.stampCheck) ? o.stampCheck : undefined;
+    }
     if (useStamp) removeStamp(state.dir);
     state.load();
     if (!o.dryRun && [...state.history.values()].some((h) => h.unfinished)) {

@@ -75,8 +75,9 @@ export interface StampCheck {
   changed: string[];
   /** Every unchanged path's signature, for the next stamp (the build does not hash those paths). */
   carried: Map<string, string>;
-  /** The stamp file's own signature: a build that waited for the lock checks it is still there. */
+  /** The stamp file's own signature and the state log's, as the check saw them. */
   self: string;
+  log: string;
 }
 
 export interface KeyInput {
@@ -86,14 +87,21 @@ export interface KeyInput {
   moduleHash: string;
   /** Goals as given on the command line. */
   goals: string[];
+  /** `-D` definitions (they reach the decisions only through the specs; kept in the key all the same). */
+  defines: Record<string, string>;
   env: NodeJS.ProcessEnv;
 }
 
+/** JSON.stringify cannot see it: no key, so no stamp, for specs holding one. */
+class Unfaithful extends Error {}
+
 /**
  * The key of a set of declarations, or undefined when the specs cannot be serialised faithfully.
- * Functions count by their source; values JSON cannot tell apart from valid ones (NaN from null, a
- * Date from its string, a class instance from a plain object) are marked, so that specs validation
- * would refuse never share a key with specs it accepted.
+ * Functions count by their source. Values JSON cannot tell apart from valid ones (NaN from null,
+ * an array hole from `undefined`) are marked, so that specs validation would refuse never share a
+ * key with specs it accepted. An object JSON would not show whole (a class instance, a Date, a
+ * property that is not enumerable or is keyed by a symbol) gives no key at all: validation reads
+ * fields JSON does not.
  */
 export function stampKey(k: KeyInput): string | undefined {
   if (!Array.isArray(k.specs)) return undefined;
@@ -105,29 +113,37 @@ export function stampKey(k: KeyInput): string | undefined {
         case 'function': return `\u0000fn ${raw.toString()}`;
         case 'bigint': return `\u0000bigint ${raw}`;
         case 'symbol': return `\u0000symbol ${String(raw)}`;
-        case 'undefined': return '\u0000undefined';
+        case 'undefined': return key in this ? '\u0000undefined' : '\u0000hole';
         case 'number': return Number.isFinite(raw) ? raw : `\u0000number ${raw}`;
         case 'object': {
-          if (raw === null || Array.isArray(raw)) return value;
+          if (raw === null) return value;
+          if (Array.isArray(raw)) {
+            if (Object.getPrototypeOf(raw) !== Array.prototype) throw new Unfaithful();
+            return value;
+          }
           const proto = Object.getPrototypeOf(raw);
-          return proto === Object.prototype || proto === null ? value : `\u0000instance ${(raw as object).constructor?.name} ${String(raw)}`;
+          if (proto !== Object.prototype && proto !== null) throw new Unfaithful();
+          if (Object.getOwnPropertyNames(raw).length !== Object.keys(raw).length || Object.getOwnPropertySymbols(raw).length) throw new Unfaithful();
+          return value;
         }
         default: return value;
       }
     });
   } catch {
-    return undefined; // a cycle, a throwing getter: validation will say what is wrong
+    return undefined; // an unfaithful object, a cycle, a throwing getter: decide per target
   }
   let env = '';
   for (const s of k.specs as Array<{ env?: unknown }>) {
     if (!s || !Array.isArray(s.env)) continue;
     for (const n of s.env) if (typeof n === 'string') env += `${n}=${k.env[n] ?? '\u0000unset'}\u0000`;
   }
-  return sha256(`${VERSION}\u0000${k.root}\u0000${k.moduleHash}\u0000${JSON.stringify(k.goals)}\u0000${env}\u0000${specs}`);
+  return sha256(`${VERSION}\u0000${k.root}\u0000${k.moduleHash}\u0000${JSON.stringify(k.goals)}\u0000${JSON.stringify(k.defines)}\u0000${env}\u0000${specs}`);
 }
 
 export interface Tracked {
   paths: string[];
+  /** The outputs among them. */
+  outputs: string[];
   guarded: string[];
   names: string[];
   targets: number;
@@ -140,6 +156,7 @@ export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefine
   const paths: string[] = [];
   const guarded = new Set<string>();
   const names: string[] = [];
+  const outputs: string[] = [];
   const track = (p: string) => {
     if (!seen.has(p)) {
       seen.add(p);
@@ -161,6 +178,7 @@ export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefine
     for (const p of t.outputs) {
       if (p.endsWith('/')) return undefined;
       track(p);
+      outputs.push(p);
       guard(p);
     }
     if (t.log) {
@@ -168,7 +186,7 @@ export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefine
       guard(t.log);
     }
   }
-  return { paths, guarded: [...guarded].sort(), names, targets: closure.size };
+  return { paths, outputs, guarded: [...guarded].sort(), names, targets: closure.size };
 }
 
 function sigOf(st: FileStat | undefined): string {
@@ -176,10 +194,16 @@ function sigOf(st: FileStat | undefined): string {
   return `${st.isFile ? 'f' : st.isDir ? 'd' : 'o'}:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
-function guardsOf(disk: Disk, guarded: string[]): string {
+/** Digest of the guarded paths' kinds and inodes; undefined when one cannot be looked at. */
+function guardsOf(disk: Disk, guarded: string[]): string | undefined {
   let text = '';
   for (const p of guarded) {
-    const st = disk.lstat(p);
+    let st: ReturnType<Disk['lstat']>;
+    try {
+      st = disk.lstat(p);
+    } catch {
+      return undefined; // EACCES, ELOOP...: validation will name it
+    }
     text += `${p}\u0000${st ? `${st.kind}:${st.dev}:${st.ino}` : 'absent'}\n`;
   }
   return sha256(text);
@@ -216,13 +240,19 @@ function readStamp(stateDir: string): Stamp | undefined {
 export function checkStamp(stateDir: string, disk: Disk, key: string): StampCheck | undefined {
   const self = stampSig(stateDir);
   const s = readStamp(stateDir);
-  if (!s || s.key !== key || s.log !== logSig(stateDir) || guardsOf(disk, s.guarded) !== s.guards) return undefined;
+  const guards = s && s.key === key && s.log === logSig(stateDir) ? guardsOf(disk, s.guarded) : undefined;
+  if (!s || guards === undefined || guards !== s.guards) return undefined;
   const changed: string[] = [];
   const carried = new Map<string, string>();
   for (let i = 0; i < s.paths.length; i++) {
     const p = s.paths[i]!;
     const want = s.sigs[i]!;
-    const st = disk.stat(p);
+    let st: FileStat | undefined;
+    try {
+      st = disk.stat(p);
+    } catch {
+      return undefined; // a symlink loop, no permission: validation will name it
+    }
     let same: boolean;
     if (want.startsWith('racy:')) {
       try {
@@ -234,12 +264,16 @@ export function checkStamp(stateDir: string, disk: Disk, key: string): StampChec
     if (same) carried.set(p, want);
     else changed.push(p);
   }
-  return { answer: { goals: s.goals, targets: s.targets, names: s.names }, changed, carried, self };
+  return { answer: { goals: s.goals, targets: s.targets, names: s.names }, changed, carried, self, log: s.log };
 }
 
-/** The stamp a check read is still the one on disk (no build ran in between). */
+/**
+ * Nothing has been recorded since the check and its stamp is still the one on disk. A build that
+ * holds the lock without using the stamp (HUBMAKE_NOOP_SHORTCUT=off, --restore) leaves the stamp
+ * alone but appends to the log.
+ */
 export function stampUnchanged(stateDir: string, check: StampCheck): boolean {
-  return stampSig(stateDir) === check.self;
+  return stampSig(stateDir) === check.self && logSig(stateDir) === check.log;
 }
 
 /**
@@ -251,6 +285,13 @@ export function stampUnchanged(stateDir: string, check: StampCheck): boolean {
  * when no stamp is written.
  */
 export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: string, goals: string[], tracked: Tracked, carried?: Map<string, string>): boolean {
+  // An output, a log or a directory of theirs that is a symlink resolves through directories the
+  // stamp does not watch, and validation checks where it leads: such goals are decided (and
+  // validated) every time.
+  for (const p of tracked.outputs) if (maybeLink(disk, p)) return false;
+  for (const p of tracked.guarded) if (maybeLink(disk, p)) return false;
+  const guards = guardsOf(disk, tracked.guarded);
+  if (guards === undefined) return false;
   const sigs: string[] = [];
   let racy = 0;
   let racyBytes = 0;
@@ -284,7 +325,7 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
     paths: tracked.paths,
     sigs,
     guarded: tracked.guarded,
-    guards: guardsOf(disk, tracked.guarded),
+    guards,
     goals,
     targets: tracked.targets,
     names: tracked.names,
@@ -316,9 +357,22 @@ export function knownFresh(g: Graph, closure: Set<string>, changed: string[]): S
   return fresh;
 }
 
+function maybeLink(disk: Disk, p: string): boolean {
+  try {
+    return disk.lstat(p)?.kind === 'link';
+  } catch {
+    return true;
+  }
+}
+
 /** Before a build that may change records or files: the stamp no longer speaks for them. */
 export function removeStamp(stateDir: string): void {
-  fs.rmSync(path.join(stateDir, STAMP_FILE), { force: true });
+  try {
+    fs.rmSync(path.join(stateDir, STAMP_FILE), { force: true });
+  } catch {
+    // Not a file we can remove (a directory someone made there): it is not a stamp either, and
+    // readStamp finds none in it.
+  }
 }
 
 function sha256(s: string): string {

@@ -2,7 +2,9 @@
 // answered without per-target decisions. Through the real command line: it must say what a full
 // no-op says, and every kind of change must fall back to the rebuilder and run what it runs.
 // The property test (seed 67, no glob) checks the same on random graphs and edits.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -281,7 +283,7 @@ test('a build that waited for the lock does not trust what the stamp said before
   settle(root);
   write(root, 'src/b.txt', 'b2\n');
   const imported = await importTargets(root, 'targets/index.ts');
-  const key = stampKey({ root, specs: imported.specs, moduleHash: imported.moduleHash, goals: [], env: process.env })!;
+  const key = stampKey({ root, specs: imported.specs, moduleHash: imported.moduleHash, goals: [], defines: {}, env: process.env })!;
   const check = checkStamp(path.join(root, '.hubmake'), new Disk(root), key);
   assert.equal(check?.changed, ['src/b.txt'], 'the stamp names the edited source');
   // Meanwhile another build holds the lock and reruns a: c is stale now, whatever the check said.
@@ -294,6 +296,125 @@ test('a build that waited for the lock does not trust what the stamp said before
   const ran = events.filter((e) => e.type === 'start').map((e) => (e as { target: string }).target).sort();
   assert.equal(ran, ['b.txt', 'c.txt']);
   assert.is(read(root, 'c.txt'), read(root, 'a.txt'));
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('specs JSON cannot show whole (class instances, hidden fields, array holes) get no stamp, so a -D that changes them is seen', () => {
+  const root = tempRoot('hubmake-stamp-unfaithful-');
+  write(root, 'targets/index.ts', `class T { constructor(o) { Object.assign(this, o); } }
+export default ({ defines }) => {
+  const msg = defines.msg ?? 'hi';
+  if (defines.kind === 'hidden') {
+    const spec = { outputs: ['out.txt'] };
+    Object.defineProperty(spec, 'run', { value: \`echo \${msg} > out.txt\`, enumerable: false });
+    return [spec];
+  }
+  if (defines.kind === 'hole') {
+    const specs = new Array(2);
+    specs[1] = { outputs: ['out.txt'], run: \`echo \${msg} > out.txt\` };
+    if (defines.bad) specs[0] = undefined;
+    return specs;
+  }
+  return [new T({ outputs: ['out.txt'], run: \`echo \${msg} > out.txt\` })];
+};
+`);
+  for (const kind of ['instance', 'hidden', 'hole']) {
+    fs.rmSync(path.join(root, '.hubmake'), { recursive: true, force: true });
+    const args = ['-D', `kind=${kind}`];
+    for (let i = 0; i < 3; i++) build(root, args);
+    if (kind !== 'hole') {
+      assert.not.ok(fs.existsSync(path.join(root, '.hubmake/settled.json')), `${kind}: no stamp`);
+      assert.equal(build(root, [...args, '-D', 'msg=bye']).ran, ['out.txt'], kind);
+      assert.is(read(root, 'out.txt'), 'bye\n');
+    } else {
+      // A hole is not an undefined entry: validation skips the one and refuses the other.
+      assert.ok(build(root, args).settled, 'an array with a hole is serialised faithfully');
+      const bad = cli(root, [...args, '-D', 'bad=1']);
+      assert.is(bad.code, 2, bad.stdout + bad.stderr);
+    }
+  }
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('an output that is a symlink gets no stamp (validation checks where it leads); an input turned into a symlink loop is named, not a crash', () => {
+  const root = tempRoot('hubmake-stamp-links-');
+  write(root, 'targets/index.ts', `export default [
+  { outputs: ['out.txt'], inputs: ['src.txt'], run: 'mkdir -p d && cp src.txt d/real.txt && ln -sf d/real.txt out.txt' },
+  { outputs: ['copy.txt'], inputs: ['loop.txt'], run: 'cp loop.txt copy.txt' },
+];
+`);
+  write(root, 'src.txt', 'hello\n');
+  write(root, 'loop.txt', 'l\n');
+  for (let i = 0; i < 3; i++) assert.not.ok(build(root).settled);
+  const outside = fs.mkdtempSync(path.join(path.dirname(root), 'hubmake-outside-'));
+  fs.renameSync(path.join(root, 'd'), path.join(outside, 'd'));
+  fs.symlinkSync(path.join(outside, 'd'), path.join(root, 'd'));
+  const escaped = cli(root, ['-j', '1']);
+  assert.is(escaped.code, 2, escaped.stdout + escaped.stderr);
+  assert.match(escaped.stderr, /outside the root/);
+  fs.rmSync(path.join(root, 'd'));
+  fs.renameSync(path.join(outside, 'd'), path.join(root, 'd'));
+  // Without the symlinked output, the stamp is written; then the input becomes a loop.
+  write(root, 'targets/index.ts', `export default [{ outputs: ['copy.txt'], inputs: ['loop.txt'], run: 'cp loop.txt copy.txt' }];\n`);
+  settle(root);
+  fs.rmSync(path.join(root, 'loop.txt'));
+  fs.symlinkSync('loop.txt', path.join(root, 'loop.txt'));
+  const loop = cli(root, ['-j', '1']);
+  assert.is(loop.code, 2, loop.stdout + loop.stderr);
+  assert.match(loop.stderr, /loop\.txt/);
+  fs.rmSync(root, { recursive: true, force: true });
+  fs.rmSync(outside, { recursive: true, force: true });
+});
+
+test('what the stamp said before the lock is dropped when a build recorded meanwhile or the lock had to be waited for', async () => {
+  const root = tempRoot('hubmake-stamp-lock-');
+  write(root, 'targets/index.ts', `export default [
+  { outputs: ['o1.txt'], inputs: ['in1.txt'], run: 'cp in1.txt o1.txt' },
+  { outputs: ['o2.txt'], inputs: ['in2.txt'], run: '[ -z "$FAIL" ] && cp in2.txt o2.txt' },
+];
+`);
+  write(root, 'in1.txt', 'one\n');
+  write(root, 'in2.txt', 'two\n');
+  build(root);
+  settle(root);
+  const stateDir = path.join(root, '.hubmake');
+  const run = async (check: ReturnType<typeof checkStamp>, key: string) => {
+    const loaded = validateImported(root, await importTargets(root, 'targets/index.ts'));
+    const goals = resolveGoals(loaded.graph, []);
+    const events: BuildEvent[] = [];
+    const code = await runBuild({ root, loaded, goals: goals.goals, closure: goals.closure, always: false, jobs: 1, keepGoing: true, dryRun: false, emit: (e) => events.push(e), stampKey: key, stampCheck: check! });
+    return { code, events, ran: events.filter((e) => e.type === 'start').map((e) => (e as { target: string }).target).sort() };
+  };
+  const keyNow = async () => {
+    const imported = await importTargets(root, 'targets/index.ts');
+    return stampKey({ root, specs: imported.specs, moduleHash: imported.moduleHash, goals: [], defines: {}, env: process.env })!;
+  };
+
+  // A build that does not use the stamp records a failure of o2 between the check and the lock.
+  write(root, 'in1.txt', 'one v2\n');
+  const key = await keyNow();
+  const check = checkStamp(stateDir, new Disk(root), key);
+  assert.equal(check?.changed, ['in1.txt']);
+  const failing = cli(root, ['-j', '1', '-B', 'o2.txt'], { ...OFF, FAIL: '1' });
+  assert.is(failing.code, 1);
+  const after = await run(check, key);
+  assert.is(after.code, 0);
+  assert.equal(after.ran, ['o1.txt', 'o2.txt'], 'o2 failed last time: it runs');
+  settle(root);
+
+  // A build that waits for the lock: a file edited during the wait is seen.
+  write(root, 'in1.txt', 'one v3\n');
+  const check2 = checkStamp(stateDir, new Disk(root), key);
+  assert.equal(check2?.changed, ['in1.txt']);
+  const holder = spawn('sleep', ['1.5'], { stdio: 'ignore' });
+  fs.writeFileSync(path.join(stateDir, 'lock'), JSON.stringify({ pid: holder.pid, host: os.hostname(), started: new Date().toISOString() }));
+  const waiting = run(check2, key);
+  await new Promise((r) => setTimeout(r, 500));
+  write(root, 'in2.txt', 'two v3\n');
+  const waited = await waiting;
+  assert.ok(waited.events.some((e) => e.type === 'lock-wait'), 'the build waited for the lock');
+  assert.equal(waited.ran, ['o1.txt', 'o2.txt']);
+  assert.is(read(root, 'o2.txt'), 'two v3\n');
   fs.rmSync(root, { recursive: true, force: true });
 });
 
