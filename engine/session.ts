@@ -98,9 +98,6 @@ export async function runBuild(o: SessionOptions): Promise<number> {
     // HUBMAKE_NOOP_SHORTCUT=off: the stamp is neither read nor written nor removed (benchmarks
     // measure the per-target no-op beside the stamped one; tests compare the two).
     const useStamp = !o.dryRun && env.HUBMAKE_NOOP_SHORTCUT !== 'off';
-    // Before anything changes: a build that checks the stamp without the lock must not find one
-    // that speaks for files this build is about to write. (Records change the log the stamp
-    // names, too, so this is the first line of defence, not the only one.)
     // The stamp's list of moved paths holds only if nothing was recorded since it was read and no
     // time passed waiting for another build's lock (files may have moved meanwhile too): then every
     // target that touches none of them, and has nothing upstream that does, is fresh without
@@ -109,6 +106,9 @@ export async function runBuild(o: SessionOptions): Promise<number> {
     if (useStamp && o.stampCheck && o.stampKey && !o.always) {
       prior = waited ? checkStamp(state.dir, new Disk(o.root), o.stampKey) : stampUnchanged(state.dir, o.stampCheck) ? o.stampCheck : undefined;
     }
+    // Before anything changes: a build that checks the stamp without the lock must not find one
+    // that speaks for files this build is about to write. (Records change the log the stamp
+    // names, too, so this is the first line of defence, not the only one.)
     if (useStamp) removeStamp(state.dir);
     state.load();
     if (!o.dryRun && [...state.history.values()].some((h) => h.unfinished)) {
