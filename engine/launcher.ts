@@ -79,8 +79,11 @@ const SCRIPT = [
   `trap 'printf "%sJ" "$1"; jobs -l; printf "%sK\\n" "$1"' CHLD`,
   "while IFS= read -r -d '' __hubmake_cmd; do",
   '  printf "%sB\\n" "$1"',
-  // One line (no if/then): `jobs -l` prints the job's text, and the J frame is one line.
-  `  ( ${RESTORED.map((v, i) => `[[ $${i + 3} == u ]] && unset ${v} || export ${v}="\${${i + 3}:1}"; `).join('')}export HUBMAKE_RUN="$2"; [[ \${__hubmake_cmd:0:1} == x ]] && { [[ $PWD -ef . ]] || export PWD=$__hubmake_cwd; [[ $SHLVL =~ ^[0-9]{1,3}$ ]] && export SHLVL=$((10#$SHLVL)) || export SHLVL=0; exec \${__hubmake_cmd:1}; }; exec /bin/bash -c "set -eo pipefail;\${__hubmake_cmd:1}" ) </dev/null 2>&1 3<&- &`,
+  // One line (no if/then): `jobs -l` prints the job's text, and the J frame is one line. A simple
+  // command whose program cannot be found or is not an executable file goes to bash as any other
+  // command does, so that its message and status are bash's ("command not found", 127) and not
+  // those of a failed exec in the launcher.
+  `  ( ${RESTORED.map((v, i) => `[[ $${i + 3} == u ]] && unset ${v} || export ${v}="\${${i + 3}:1}"; `).join('')}export HUBMAKE_RUN="$2"; [[ \${__hubmake_cmd:0:1} == x ]] && __hubmake_prog=\${__hubmake_cmd:1} && __hubmake_prog=\${__hubmake_prog%% *} && { [[ $__hubmake_prog == */* ]] && [[ -f $__hubmake_prog && -x $__hubmake_prog ]] || { [[ $__hubmake_prog != */* ]] && hash "$__hubmake_prog" 2>/dev/null; }; } && { [[ $PWD -ef . ]] || export PWD=$__hubmake_cwd; [[ $SHLVL =~ ^[0-9]{1,3}$ ]] && export SHLVL=$((10#$SHLVL)) || export SHLVL=0; exec \${__hubmake_cmd:1}; }; exec /bin/bash -c "set -eo pipefail;\${__hubmake_cmd:1}" ) </dev/null 2>&1 3<&- &`,
   '  printf "%sP%s\\n" "$1" "$!"',
   // With job control, `wait` also returns when the command is stopped (SIGSTOP), and at once
   // again while it stays stopped: wait until it has ended, looking every 50 ms (a read from fd 3,

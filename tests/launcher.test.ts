@@ -85,6 +85,36 @@ test('a command sees the same environment, cwd, stdin, process group and signals
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+test('a simple command whose program is missing, not executable or a directory fails with bash\'s own message and status, as when spawned directly', () => {
+  const root = tempRoot('hubmake-launch-missing-');
+  write(root, 'noexec.sh', 'echo never\n');
+  fs.mkdirSync(path.join(root, 'dir'));
+  write(root, 'targets/index.ts', `export default [
+  { outputs: ['a.txt'], log: 'logs/a.log', run: 'nosuchprog a b' },
+  { outputs: ['b.txt'], log: 'logs/b.log', run: './noexec.sh x' },
+  { outputs: ['c.txt'], log: 'logs/c.log', run: './dir x' },
+  { outputs: ['d.txt'], log: 'logs/d.log', run: 'touch d.txt' },
+];
+`);
+  const seen: Record<string, string>[] = [];
+  for (const env of [{}, OFF]) {
+    fs.rmSync(path.join(root, '.hubmake'), { recursive: true, force: true });
+    fs.rmSync(path.join(root, 'd.txt'), { force: true });
+    const r = cli(root, ['-k', '-j', '1', '--json'], env);
+    assert.is(r.code, 1);
+    const out: Record<string, string> = {};
+    for (const e of r.events) if (e.type === 'finish') out[String(e.target)] = `${String(e.status)} ${String(e.exitCode)}`;
+    for (const f of ['a', 'b', 'c']) out[`log ${f}`] = read(root, `logs/${f}.log`);
+    seen.push(out);
+  }
+  assert.equal(seen[0], seen[1]);
+  assert.is(seen[0]!['a.txt'], 'failed 127');
+  assert.match(seen[0]!['log a']!, /nosuchprog: command not found/);
+  assert.is(seen[0]!['b.txt'], 'failed 126');
+  assert.is(seen[0]!['d.txt'], 'built 0');
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
 test('a simple command (one program and plain words) is exec\'d by the launcher itself and sees what a direct spawn gives it', () => {
   const root = tempRoot('hubmake-launch-simple-');
   // The program is a script, so it can look at its own environment block and process. `_` is left
