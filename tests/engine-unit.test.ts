@@ -11,6 +11,7 @@ import { DeclarationError } from '../engine/errors.ts';
 import { buildGraph, closest, resolveGoals } from '../engine/graph.ts';
 import { validateSpecs } from '../engine/spec.ts';
 import { hashFileBytes } from '../engine/hash.ts';
+import { Disk, isNormalRel } from '../engine/disk.ts';
 import { withMetrics } from '../engine/report/metrics.ts';
 import type { BuildEvent } from '../engine/events.ts';
 import type { FingerprintParts } from '../engine/fingerprint.ts';
@@ -145,6 +146,16 @@ test('metrics logger: busy time is the union of overlapping command runs; events
   lines.length = 0;
   at(600, { type: 'build-end', settled: true });
   assert.match(lines.join(''), /^hubmake-decided-by: settled stamp$/m);
+});
+
+test('Disk.abs: joining a normal path by hand gives what path.join gives, and odd paths still go through path.join', () => {
+  const paths = ['a', 'out/c0_1', 'a.b/c..d', 'a/..b', '..', '../x', 'a/../b', './a', 'a/./b', 'a/.', 'a//b', 'a/', '/abs', '', '.', 'x y/z', 'ä/ö', '.hidden/.x', 'a/.../b'];
+  for (const root of ['/tmp/root', '/', '/tmp/root/']) {
+    const disk = new Disk(path.resolve(root));
+    for (const p of paths) assert.is(disk.abs(p), path.join(path.resolve(root), p), `${root} + ${JSON.stringify(p)}`);
+  }
+  assert.ok(isNormalRel('out/c0_1'));
+  assert.not.ok(isNormalRel('a/../b'));
 });
 
 test('closest: suggests near names', () => {
