@@ -82,6 +82,9 @@ test('a no-op after a no-op is answered by the stamp and says what a full no-op 
   assert.match(plainFull.stderr, /^hubmake-decided-by: per-target rebuilder$/m);
   // HUBMAKE_NOOP_SHORTCUT=off neither reads, writes nor removes the stamp.
   assert.match(cli(root, ['-j', '1'], { HUBMAKE_TIMING: '1' }).stderr, /^hubmake-decided-by: settled stamp$/m);
+  // --explain says who answered, and how to have every target decided.
+  assert.match(cli(root, ['-j', '1', '--explain']).stdout, /^explain: answered by the settled stamp .*HUBMAKE_NOOP_SHORTCUT=off/m);
+  assert.not.match(cli(root, ['-j', '1', '--explain'], OFF).stdout, /settled stamp/);
   fs.rmSync(root, { recursive: true, force: true });
 });
 

@@ -109,7 +109,11 @@ export function plainReporter(opts: { explain: boolean; dryRun: boolean; io?: Ou
         const c = e.counts;
         if (opts.dryRun) break;
         if (e.interrupted) io.err(`hubmake: interrupted; ${c.built} built before the stop, state saved`);
-        else if (c.built === 0 && c.failed === 0 && c.blocked === 0 && c.skipped === 0) io.out(`hubmake: nothing to do (${c.fresh + c.kept} targets up to date)`);
+        else if (c.built === 0 && c.failed === 0 && c.blocked === 0 && c.skipped === 0) {
+          io.out(`hubmake: nothing to do (${c.fresh + c.kept} targets up to date)`);
+          // Someone asking why nothing ran should know that no target was looked at one by one.
+          if (opts.explain && e.settled) io.out('explain: answered by the settled stamp (.hubmake/settled.json): no input or output of these goals moved since a build that left them all fresh; HUBMAKE_NOOP_SHORTCUT=off decides every target');
+        }
         else {
           const parts = [`${c.built} built`, `${c.fresh + c.kept} up to date`];
           if (c.failed) parts.push(`${c.failed} failed`);
