@@ -14,7 +14,7 @@ import type { BuildEvent } from '../engine/events.ts';
 import { resolveGoals } from '../engine/graph.ts';
 import { importTargets, validateImported } from '../engine/load.ts';
 import { runBuild } from '../engine/session.ts';
-import { checkStamp, stampKey } from '../engine/stamp.ts';
+import { checkStamp, stampKey, type StampCheck } from '../engine/stamp.ts';
 
 const OFF = { HUBMAKE_NOOP_SHORTCUT: 'off' };
 
@@ -60,6 +60,22 @@ function settle(root: string, args: string[] = [], env: NodeJS.ProcessEnv = {}):
     assert.equal(b.ran, [], `build ${i + 1} of settle() ran commands`);
   }
   assert.ok(build(root, args, env).settled, 'the third build was not answered by the settled stamp');
+}
+
+/** The stamp's key for the root's module (no goals, no -D) and what the stamp says now, as the command line would compute them before taking the lock. */
+async function checkNow(root: string): Promise<{ key: string; check: StampCheck | undefined }> {
+  const imported = await importTargets(root, 'targets/index.ts');
+  const key = stampKey({ root, specs: imported.specs, moduleHash: imported.moduleHash, goals: [], defines: {}, env: process.env })!;
+  return { key, check: checkStamp(path.join(root, '.hubmake'), new Disk(root), key) };
+}
+
+/** A whole build in this process, handed a stamp check made earlier (as if read before the lock). */
+async function buildWithCheck(root: string, key: string, check: StampCheck): Promise<{ code: number; events: BuildEvent[]; ran: string[] }> {
+  const loaded = validateImported(root, await importTargets(root, 'targets/index.ts'));
+  const goals = resolveGoals(loaded.graph, []);
+  const events: BuildEvent[] = [];
+  const code = await runBuild({ root, loaded, goals: goals.goals, closure: goals.closure, always: false, jobs: 1, keepGoing: true, dryRun: false, emit: (e) => events.push(e), stampKey: key, stampCheck: check });
+  return { code, events, ran: events.filter((e) => e.type === 'start').map((e) => (e as { target: string }).target).sort() };
 }
 
 test('a no-op after a no-op is answered by the stamp and says what a full no-op says', () => {
@@ -285,19 +301,13 @@ test('a build that waited for the lock does not trust what the stamp said before
   build(root);
   settle(root);
   write(root, 'src/b.txt', 'b2\n');
-  const imported = await importTargets(root, 'targets/index.ts');
-  const key = stampKey({ root, specs: imported.specs, moduleHash: imported.moduleHash, goals: [], defines: {}, env: process.env })!;
-  const check = checkStamp(path.join(root, '.hubmake'), new Disk(root), key);
+  const { key, check } = await checkNow(root);
   assert.equal(check?.changed, ['src/b.txt'], 'the stamp names the edited source');
   // Meanwhile another build holds the lock and reruns a: c is stale now, whatever the check said.
   assert.equal(build(root, ['-B', 'a.txt']).ran, ['a.txt']);
-  const loaded = validateImported(root, await importTargets(root, 'targets/index.ts'));
-  const goals = resolveGoals(loaded.graph, []);
-  const events: BuildEvent[] = [];
-  const code = await runBuild({ root, loaded, goals: goals.goals, closure: goals.closure, always: false, jobs: 1, keepGoing: false, dryRun: false, emit: (e) => events.push(e), stampKey: key, stampCheck: check! });
-  assert.is(code, 0);
-  const ran = events.filter((e) => e.type === 'start').map((e) => (e as { target: string }).target).sort();
-  assert.equal(ran, ['b.txt', 'c.txt']);
+  const after = await buildWithCheck(root, key, check!);
+  assert.is(after.code, 0);
+  assert.equal(after.ran, ['b.txt', 'c.txt']);
   assert.is(read(root, 'c.txt'), read(root, 'a.txt'));
   fs.rmSync(root, { recursive: true, force: true });
 });
@@ -381,37 +391,25 @@ test('what the stamp said before the lock is dropped when a build recorded meanw
   build(root);
   settle(root);
   const stateDir = path.join(root, '.hubmake');
-  const run = async (check: ReturnType<typeof checkStamp>, key: string) => {
-    const loaded = validateImported(root, await importTargets(root, 'targets/index.ts'));
-    const goals = resolveGoals(loaded.graph, []);
-    const events: BuildEvent[] = [];
-    const code = await runBuild({ root, loaded, goals: goals.goals, closure: goals.closure, always: false, jobs: 1, keepGoing: true, dryRun: false, emit: (e) => events.push(e), stampKey: key, stampCheck: check! });
-    return { code, events, ran: events.filter((e) => e.type === 'start').map((e) => (e as { target: string }).target).sort() };
-  };
-  const keyNow = async () => {
-    const imported = await importTargets(root, 'targets/index.ts');
-    return stampKey({ root, specs: imported.specs, moduleHash: imported.moduleHash, goals: [], defines: {}, env: process.env })!;
-  };
 
   // A build that does not use the stamp records a failure of o2 between the check and the lock.
   write(root, 'in1.txt', 'one v2\n');
-  const key = await keyNow();
-  const check = checkStamp(stateDir, new Disk(root), key);
+  const { key, check } = await checkNow(root);
   assert.equal(check?.changed, ['in1.txt']);
   const failing = cli(root, ['-j', '1', '-B', 'o2.txt'], { ...OFF, FAIL: '1' });
   assert.is(failing.code, 1);
-  const after = await run(check, key);
+  const after = await buildWithCheck(root, key, check!);
   assert.is(after.code, 0);
   assert.equal(after.ran, ['o1.txt', 'o2.txt'], 'o2 failed last time: it runs');
   settle(root);
 
   // A build that waits for the lock: a file edited during the wait is seen.
   write(root, 'in1.txt', 'one v3\n');
-  const check2 = checkStamp(stateDir, new Disk(root), key);
+  const { check: check2 } = await checkNow(root);
   assert.equal(check2?.changed, ['in1.txt']);
   const holder = spawn('sleep', ['1.5'], { stdio: 'ignore' });
   fs.writeFileSync(path.join(stateDir, 'lock'), JSON.stringify({ pid: holder.pid, host: os.hostname(), started: new Date().toISOString() }));
-  const waiting = run(check2, key);
+  const waiting = buildWithCheck(root, key, check2!);
   await new Promise((r) => setTimeout(r, 500));
   write(root, 'in2.txt', 'two v3\n');
   const waited = await waiting;
