@@ -94,6 +94,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
     // and reading it per command (the launcher pool compares it) costs no trip into process.env's
     // native getters (~50 µs per command measured with 50 variables).
     const env = o.env ?? { ...process.env };
+    const disk = new Disk(o.root);
     const settings = o.artifacts ?? artifactSettings({}, env);
     // HUBMAKE_NOOP_SHORTCUT=off: the stamp is neither read nor written nor removed (benchmarks
     // measure the per-target no-op beside the stamped one; tests compare the two).
@@ -104,7 +105,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
     // deciding it. After a wait the stamp is checked again, now under the lock.
     let prior: StampCheck | undefined;
     if (useStamp && o.stampCheck && o.stampKey && !o.always) {
-      prior = waited ? checkStamp(state.dir, new Disk(o.root), o.stampKey) : stampUnchanged(state.dir, o.stampCheck) ? o.stampCheck : undefined;
+      prior = waited ? checkStamp(state.dir, disk, o.stampKey) : stampUnchanged(state.dir, o.stampCheck) ? o.stampCheck : undefined;
     }
     // Before anything changes: a build that checks the stamp without the lock must not find one
     // that speaks for files this build is about to write. (Records change the log the stamp
@@ -117,7 +118,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
       const stopped = await stopOrphans(o.root);
       if (stopped.length) o.emit({ type: 'warning', message: `stopped ${stopped.length} command process(es) (pid ${stopped.join(', ')}) left running by a build of this directory that ended abruptly` });
     }
-    const hasher = new Hasher(new Disk(o.root), o.statCache ?? state.loadStatCache());
+    const hasher = new Hasher(disk, o.statCache ?? state.loadStatCache());
     const artifacts = new Artifacts(o.root, state.dir, settings);
     const res = await build({
       root: o.root,
@@ -160,7 +161,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
         // rewriting every entry costs more than the few re-hashes it would save (~25 ms at 10k).
         if (hasher.changed && o.saveStatCache !== false && !prior) state.saveStatCache(hasher.entries());
         // Last, so that the log signature it keeps is the log's final one.
-        if (tracked) writeStamp(state.dir, new Disk(o.root), hasher, o.stampKey!, o.goals, tracked, prior?.carried);
+        if (tracked) writeStamp(state.dir, disk, hasher, o.stampKey!, o.goals, tracked, prior?.carried);
       } catch (e) {
         o.emit({ type: 'warning', message: `could not rewrite the build state in ${state.dir}: ${(e as Error).message}; the records of this build are kept` });
       }
@@ -181,7 +182,6 @@ export async function runBuild(o: SessionOptions): Promise<number> {
     detach();
   }
 }
-
 
 /** Bytes of just-written outputs re-hashed at the end of a build to make them trusted (Hasher.confirm). */
 const CONFIRM_BYTES = 64 << 20;

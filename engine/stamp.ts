@@ -34,13 +34,20 @@ import { hashFileBytes, MISSING, type Hasher } from './hash.ts';
 import { isGlob } from './spec.ts';
 import { LOG } from './state.ts';
 
-const VERSION = 3;
+const VERSION = 4;
 export const STAMP_FILE = 'settled.json';
 /** Racy files are compared by content on every check; past these, no stamp is written (the next full no-op re-hashes them and writes one). */
 const MAX_RACY_FILES = 256;
 const MAX_RACY_BYTES = 64 << 20;
 
-interface Stamp {
+/** What a build answered by the stamp reports: its goals, its targets, and the non-alias ones in order. */
+export interface SettledAnswer {
+  goals: string[];
+  targets: number;
+  names: string[];
+}
+
+interface Stamp extends SettledAnswer {
   v: number;
   key: string;
   /** Signature of the state log when the stamp was written. */
@@ -56,17 +63,6 @@ interface Stamp {
   guarded: string[];
   /** Digest of their kinds and inodes. */
   guards: string;
-  /** What the events of the build report: its goals, its targets, and the non-alias ones in order. */
-  goals: string[];
-  targets: number;
-  names: string[];
-}
-
-/** What a build answered by the stamp reports. */
-export interface SettledAnswer {
-  goals: string[];
-  targets: number;
-  names: string[];
 }
 
 /** The stamp's word on a build with its key: the paths that moved since (none: settled). */
@@ -115,17 +111,9 @@ export function stampKey(k: KeyInput): string | undefined {
         case 'symbol': return `\u0000symbol ${String(raw)}`;
         case 'undefined': return key in this ? '\u0000undefined' : '\u0000hole';
         case 'number': return Number.isFinite(raw) ? raw : `\u0000number ${raw}`;
-        case 'object': {
-          if (raw === null) return value;
-          if (Array.isArray(raw)) {
-            if (Object.getPrototypeOf(raw) !== Array.prototype) throw new Unfaithful();
-            return value;
-          }
-          const proto = Object.getPrototypeOf(raw);
-          if (proto !== Object.prototype && proto !== null) throw new Unfaithful();
-          if (Object.getOwnPropertyNames(raw).length !== Object.keys(raw).length || Object.getOwnPropertySymbols(raw).length) throw new Unfaithful();
-          return value;
-        }
+        case 'object':
+          if (raw === null || (Array.isArray(raw) ? Object.getPrototypeOf(raw) === Array.prototype : isPlainObject(raw))) return value;
+          throw new Unfaithful();
         default: return value;
       }
     });
@@ -192,13 +180,11 @@ function plainValue(v: unknown, depth: number): boolean {
   }
 }
 
-export interface Tracked {
+export interface Tracked extends Omit<SettledAnswer, 'goals'> {
   paths: string[];
   /** The outputs among them. */
   outputs: string[];
   guarded: string[];
-  names: string[];
-  targets: number;
 }
 
 /** The paths a stamp of these goals watches, or undefined when they cannot be stamped (globs, directories). */
@@ -261,17 +247,13 @@ function guardsOf(disk: Disk, guarded: string[]): string | undefined {
   return sha256(text);
 }
 
-function logSig(stateDir: string): string {
-  const st = fs.statSync(path.join(stateDir, LOG), { bigint: true, throwIfNoEntry: false });
-  return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}` : 'absent';
+/** A state file's signature: any rewrite (rename) or append changes it. */
+function fileSig(stateDir: string, name: string): string {
+  const st = fs.statSync(path.join(stateDir, name), { bigint: true, throwIfNoEntry: false });
+  return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : 'absent';
 }
 
 const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((e) => typeof e === 'string');
-
-function stampSig(stateDir: string): string {
-  const st = fs.statSync(path.join(stateDir, STAMP_FILE), { bigint: true, throwIfNoEntry: false });
-  return st ? `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : 'absent';
-}
 
 function readStamp(stateDir: string): Stamp | undefined {
   let s: Stamp;
@@ -290,9 +272,9 @@ function readStamp(stateDir: string): Stamp | undefined {
  * another key or state log, a directory outputs are written through changed). Reads and stats only.
  */
 export function checkStamp(stateDir: string, disk: Disk, key: string): StampCheck | undefined {
-  const self = stampSig(stateDir);
+  const self = fileSig(stateDir, STAMP_FILE);
   const s = readStamp(stateDir);
-  const guards = s && s.key === key && s.log === logSig(stateDir) ? guardsOf(disk, s.guarded) : undefined;
+  const guards = s && s.key === key && s.log === fileSig(stateDir, LOG) ? guardsOf(disk, s.guarded) : undefined;
   if (!s || guards === undefined || guards !== s.guards) return undefined;
   const changed: string[] = [];
   const carried = new Map<string, string>();
@@ -325,7 +307,7 @@ export function checkStamp(stateDir: string, disk: Disk, key: string): StampChec
  * alone but appends to the log.
  */
 export function stampUnchanged(stateDir: string, check: StampCheck): boolean {
-  return stampSig(stateDir) === check.self && logSig(stateDir) === check.log;
+  return fileSig(stateDir, STAMP_FILE) === check.self && fileSig(stateDir, LOG) === check.log;
 }
 
 /**
@@ -373,7 +355,7 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
   const stamp: Stamp = {
     v: VERSION,
     key,
-    log: logSig(stateDir),
+    log: fileSig(stateDir, LOG),
     paths: tracked.paths,
     sigs,
     guarded: tracked.guarded,
