@@ -10,7 +10,7 @@ import { decide, describeReason } from '../engine/decide.ts';
 import { DeclarationError } from '../engine/errors.ts';
 import { buildGraph, closest, resolveGoals } from '../engine/graph.ts';
 import { validateSpecs } from '../engine/spec.ts';
-import { hashFileBytes } from '../engine/hash.ts';
+import { CHUNK, hashFileBytes } from '../engine/hash.ts';
 import { Disk, isNormalRel } from '../engine/disk.ts';
 import { withMetrics } from '../engine/report/metrics.ts';
 import type { BuildEvent } from '../engine/events.ts';
@@ -94,11 +94,11 @@ test('graph: dependency edges from files, dirs, globs and deps; cycle path; goal
   assert.throws(() => buildGraph(validateSpecs([{ outputs: ['d/'], run: 'x' }, { outputs: ['d/f'], run: 'y' }], root), root), /lies inside directory output 'd\/'/);
 });
 
-test('hashFileBytes: equals sha256 of the bytes at every size around its 4 MiB read (one-shot and streaming paths)', () => {
+test('hashFileBytes: equals sha256 of the bytes at every size around its read size (one-shot and streaming paths)', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubmake-hash-'));
   const f = path.join(dir, 'x.bin');
-  const M = 4 << 20;
-  for (const size of [0, 1, 4095, M - 1, M, M + 1, 2 * M, 2 * M + 7]) {
+  const M = CHUNK;
+  for (const size of [0, 1, 4095, M - 1, M, M + 1, 2 * M, 2 * M + 7, 37 * M + 5]) {
     const bytes = crypto.randomBytes(size);
     fs.writeFileSync(f, bytes);
     const want = crypto.createHash('sha256').update(bytes).digest('hex');
