@@ -21,6 +21,10 @@ export function isNormalRel(rel: string): boolean {
   return true;
 }
 
+function fileStat(st: fs.BigIntStats): FileStat {
+  return { dev: Number(st.dev), ino: Number(st.ino), size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, isDir: st.isDirectory(), isFile: st.isFile() };
+}
+
 export class Disk {
   constructor(readonly root: string) {}
 
@@ -33,8 +37,14 @@ export class Disk {
   /** Stat without following errors: undefined when the path does not exist. */
   stat(rel: string): FileStat | undefined {
     const st = fs.statSync(this.abs(rel), { bigint: true, throwIfNoEntry: false });
+    return st && fileStat(st);
+  }
+
+  /** Like stat, but 'link' for a symlink instead of what it leads to. */
+  lstatFull(rel: string): FileStat | 'link' | undefined {
+    const st = fs.lstatSync(this.abs(rel), { bigint: true, throwIfNoEntry: false });
     if (!st) return undefined;
-    return { dev: Number(st.dev), ino: Number(st.ino), size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, isDir: st.isDirectory(), isFile: st.isFile() };
+    return st.isSymbolicLink() ? 'link' : fileStat(st);
   }
 
   /** What a path is without following a final symlink: kind, device and inode; undefined when absent. */

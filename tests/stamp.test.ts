@@ -379,6 +379,50 @@ test('an output that is a symlink gets no stamp (validation checks where it lead
   fs.rmSync(outside, { recursive: true, force: true });
 });
 
+test('an output that became a symlink is never answered for, even when what it leads to has the stamped signature', () => {
+  const root = tempRoot('hubmake-stamp-outlink-');
+  write(root, 'targets/index.ts', `export default [{ outputs: ['out.txt'], inputs: ['src.txt'], run: 'cp src.txt out.txt' }];\n`);
+  write(root, 'src.txt', 'hello\n');
+  build(root);
+  settle(root);
+  const outside = fs.mkdtempSync(path.join(path.dirname(root), 'hubmake-outside-'));
+  fs.copyFileSync(path.join(root, 'out.txt'), path.join(outside, 'out.txt'));
+  fs.rmSync(path.join(root, 'out.txt'));
+  fs.symlinkSync(path.join(outside, 'out.txt'), path.join(root, 'out.txt'));
+  // A file system that kept the inode's ctime through such a swap would show the stamp the very
+  // signature it recorded: the stamp is given that signature here, and must still not answer.
+  const file = path.join(root, '.hubmake', 'settled.json');
+  const stamp = JSON.parse(read(root, '.hubmake/settled.json')) as { paths: string[]; sigs: string[] };
+  const st = fs.statSync(path.join(outside, 'out.txt'), { bigint: true });
+  stamp.sigs[stamp.paths.indexOf('out.txt')] = `f:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  fs.writeFileSync(file, JSON.stringify(stamp));
+  const r = cli(root, ['-j', '1']);
+  assert.is(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /outside the root/);
+  fs.rmSync(root, { recursive: true, force: true });
+  fs.rmSync(outside, { recursive: true, force: true });
+});
+
+test('a build the stamp vouched for writes no stamp when one of its commands turned an output into a symlink', () => {
+  const root = tempRoot('hubmake-stamp-madelink-');
+  write(root, 'targets/index.ts', `export default [
+  { outputs: ['out.txt'], inputs: ['src.txt'], run: 'if grep -q link src.txt; then mkdir -p d && cp src.txt d/real.txt && ln -sfn d/real.txt out.txt; else cp src.txt out.txt; fi' },
+  { outputs: ['other.txt'], inputs: ['other-src.txt'], run: 'cp other-src.txt other.txt' },
+];
+`);
+  write(root, 'src.txt', 'plain\n');
+  write(root, 'other-src.txt', 'o\n');
+  build(root);
+  settle(root);
+  write(root, 'src.txt', 'link\n');
+  const b = build(root);
+  assert.equal(b.ran, ['out.txt']);
+  assert.ok(fs.lstatSync(path.join(root, 'out.txt')).isSymbolicLink());
+  assert.not.ok(fs.existsSync(path.join(root, '.hubmake', 'settled.json')), 'a stamp was written over a symlinked output');
+  assert.not.ok(build(root).settled);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
 test('what the stamp said before the lock is dropped when a build recorded meanwhile or the lock had to be waited for', async () => {
   const root = tempRoot('hubmake-stamp-lock-');
   write(root, 'targets/index.ts', `export default [
