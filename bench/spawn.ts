@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CORES, REPO, benchDir, ms, mustSucceed, run, table } from './lib/measure.ts';
-import { LauncherPool } from '../engine/launcher.ts';
+import { LAUNCHER_NAME, LauncherPool, SCRIPT } from '../engine/launcher.ts';
 
 async function viaZx(cmd: string, cwd: string): Promise<void> {
   const { $ } = await import('zx');
@@ -92,6 +92,29 @@ async function timeMany(fn: (cmd: string, cwd: string) => Promise<void>, count: 
   return performance.now() - t0;
 }
 
+/** Shell scripts running `count` copies of `cp a bK` in `jobs` parallel streams, without node. */
+function floors(dir: string, count: number, jobs: number): Array<[string, string]> {
+  const per = Math.ceil(count / jobs);
+  const streams = Array.from({ length: jobs }, (_, j) => j);
+  let mk = '.PHONY: all\nall:';
+  for (let i = 0; i < count; i++) mk += ` b${i}`;
+  mk += '\n';
+  for (let i = 0; i < count; i++) mk += `.PHONY: b${i}\nb${i}:\n\tcp a c${i % 50}\n`;
+  fs.writeFileSync(path.join(dir, 'Makefile.floor'), mk);
+  for (const j of streams) {
+    let inp = `\x01bench:\0`;
+    for (let i = 0; i < per; i++) inp += `xcp a d${i % 50}\0`;
+    fs.writeFileSync(path.join(dir, `launcher-input-${j}`), inp);
+  }
+  const loop = `for ((i = 0; i < ${per}; i++)); do ( exec cp a e$((i % 50)) ) & wait $!; done`;
+  const launcher = (j: number) => `/bin/bash --norc --noprofile -c "$HUBMAKE_BENCH_SCRIPT" ${LAUNCHER_NAME} bench u u u u u < launcher-input-${j} 3</dev/null >/dev/null`;
+  return [
+    ['make (forks itself, execs cp; no node)', `make -s -j${jobs} -f Makefile.floor`],
+    ['bash loop: ( exec cp ) & wait (no node)', streams.map(() => `( ${loop} ) &`).join(' ') + ' wait'],
+    ['launcher script alone, fed from a file (no node)', streams.map((j) => `${launcher(j)} &`).join(' ') + ' wait'],
+  ];
+}
+
 export interface SpawnResult { count: number; ballastMb: number; rssMb: number; rows: Array<{ how: string; jobs: number; ms: number; perCommandMs: number }>; zxImportMs: number[] }
 
 /** What the first command of a build pays to load zx, in a fresh process (best of three). */
@@ -120,6 +143,15 @@ export async function runSpawn(count: number, log: (s: string) => void, ballastM
   }
   bash.close();
   nodeL.close();
+  // What any launcher must pay, measured without node: make forking itself and exec'ing cp (what
+  // the clean-build goal compares with), a bare bash loop forking and exec'ing cp, and the
+  // launcher's own script fed its commands from a file (its protocol, no build process).
+  for (const jobs of [1, CORES]) {
+    for (const [how, script] of floors(dir, count, jobs)) {
+      const r = mustSucceed(run('/bin/bash', ['-c', script], { cwd: dir, env: { ...process.env, HUBMAKE_BENCH_SCRIPT: SCRIPT } }), how);
+      rows.push({ how, jobs, ms: r.ms, perCommandMs: r.ms / count });
+    }
+  }
   const zx = zxImportMs();
   log(`\n== command start-up: ${count} x \`cp a bK\` through bash, own process group; this process's RSS ${rssMb.toFixed(0)} MB ==`);
   log(table(['how', '-j', 'total', 'per command'], rows.map((r) => [r.how, String(r.jobs), ms(r.ms), ms(r.perCommandMs)])));

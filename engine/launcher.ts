@@ -64,7 +64,8 @@ export function launchable(env: NodeJS.ProcessEnv): boolean {
  * that `jobs -l` says "Done"/"Exit N" in English.
  */
 const ARGS = 2 + RESTORED.length;
-const SCRIPT = [
+/** Exported for bench/spawn.ts, which runs it without node to measure what it costs alone. */
+export const SCRIPT = [
   // The token comes first on stdin, not in argv: /proc/<pid>/cmdline is readable by anyone, and a
   // command printing it (cat /proc/$PPID/cmdline) would otherwise write a frame's prefix.
   "IFS= read -r -d '' __hubmake_cmd || exit",
