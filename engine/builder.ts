@@ -251,6 +251,9 @@ class Builder {
   private async execute(t: Target, fp: Fingerprint, degraded: boolean, hit?: CacheHit): Promise<void> {
     const o = this.o;
     const name = t.name;
+    // From here on files change (this target's, and any a command writes undeclared): no stat
+    // taken before the build ran anything is used again.
+    o.hasher.dropPrefetch();
     if (o.state.history.get(name)?.unfinished) {
       // Killed mid-run last time: its half-written temp files may lie beside the outputs.
       const litter = t.outputs.flatMap((p) => removeTempLitter(path.join(o.root, p)));
@@ -431,7 +434,7 @@ class Builder {
     for (const [n, oc] of this.outcomes) if (!o.graph.byName.get(n)!.alias) counts[oc.status]++;
     const interrupted = o.signal.aborted;
     const ok = !interrupted && counts.failed === 0 && counts.blocked === 0 && counts.skipped === 0;
-    o.emit({ type: 'build-end', buildId: o.buildId, ok, interrupted, counts, durationMs: Date.now() - this.started, ran: this.ran });
+    o.emit({ type: 'build-end', buildId: o.buildId, ok, interrupted, counts, durationMs: Date.now() - this.started, ran: this.ran, ...(o.hasher.statsAhead ? { statsAhead: o.hasher.statsAhead } : {}) });
     this.done({ ok, interrupted, outcomes: this.outcomes, ran: this.ran });
   }
 }

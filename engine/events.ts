@@ -87,6 +87,8 @@ export type BuildEvent =
       ran: string[];
       /** Answered by the settled stamp (engine/stamp.ts) without a per-target decision. */
       settled?: true;
+      /** Files whose stat a worker thread took ahead of the decisions (engine/prefetch.ts). */
+      statsAhead?: number;
     }
   | { type: 'error'; diagnostics: Diagnostic[] }
   /** Watch mode is waiting for changes: what it watches (literal files, directory watches). */

@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { fastGlob } from './globs.ts';
 import type { Disk, FileStat } from './disk.ts';
+import type { StatPrefetch } from './prefetch.ts';
 
 /** File-system timestamps advance in ticks; stay clear of one generously. */
 const RACY_WINDOW_NS = 100_000_000n;
@@ -28,10 +29,28 @@ export class Hasher {
   /** Files hashed (not served from the stat cache) in this process: benchmarks read it. */
   hashedFiles = 0;
   hashedBytes = 0;
+  /** Stats served by the worker that took them ahead (engine/prefetch.ts). */
+  statsAhead = 0;
   private readonly memo = new Map<string, string>();
   private dirty = false;
 
-  constructor(private readonly disk: Disk, private readonly cache: Map<string, StatEntry>) {}
+  constructor(private readonly disk: Disk, private readonly cache: Map<string, StatEntry>, private prefetch?: StatPrefetch) {}
+
+  /**
+   * The build is about to write files (run or restore a target): stats taken ahead of it may no
+   * longer be what is on disk, even of files no target declares (engine/prefetch.ts).
+   */
+  dropPrefetch(): void {
+    this.prefetch?.close();
+    this.prefetch = undefined;
+  }
+
+  private statOf(rel: string): FileStat | undefined {
+    const ahead = this.prefetch?.take(rel);
+    if (ahead === undefined) return this.disk.stat(rel);
+    this.statsAhead++;
+    return ahead === 'absent' ? undefined : ahead;
+  }
 
   get changed(): boolean {
     return this.dirty;
@@ -94,7 +113,7 @@ export class Hasher {
     const key = rel.endsWith('/') ? rel.slice(0, -1) : rel;
     const m = this.memo.get(key);
     if (m !== undefined) return m;
-    const st = this.disk.stat(key);
+    const st = this.statOf(key);
     let h: string;
     if (!st) h = MISSING;
     else if (st.isDir) h = this.hashTree(key);

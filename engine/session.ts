@@ -13,6 +13,7 @@ import { newBuildId } from './cli.ts';
 import { Artifacts, artifactSettings, type ArtifactSettings } from './artifacts.ts';
 import { checkStamp, knownFresh, removeStamp, stampUnchanged, trackedScope, writeStamp, type StampCheck } from './stamp.ts';
 import type { BuildResult } from './builder.ts';
+import { PREFETCH_MIN_PATHS, StatPrefetch } from './prefetch.ts';
 
 export interface SessionOptions {
   root: string;
@@ -81,6 +82,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
     };
   }
   let waited = false;
+  let prefetch: StatPrefetch | undefined;
   try {
     if (!o.dryRun) {
       await lock.acquire((h) => {
@@ -111,14 +113,29 @@ export async function runBuild(o: SessionOptions): Promise<number> {
     // that speaks for files this build is about to write. (Records change the log the stamp
     // names, too, so this is the first line of defence, not the only one.)
     if (useStamp) removeStamp(state.dir);
+    const fresh = prior ? knownFresh(o.loaded.graph, o.closure, prior.changed) : undefined;
+    // Under the lock (no other build writes now): the files to decide are stat'ed on a worker
+    // thread while this one reads the state log and the stat cache (HUBMAKE_STAT_AHEAD: the
+    // fewest files worth a thread, or off; `<n>,wait` also waits for the worker before deciding,
+    // as tests do so that a small graph uses its stats at all).
+    const aheadMin = statAheadMin(env.HUBMAKE_STAT_AHEAD);
+    const ahead = aheadMin === undefined ? undefined : new StatPrefetch(o.root, o.loaded.graph, o.closure, fresh, aheadMin);
+    prefetch = ahead?.started ? ahead : undefined;
     state.load();
-    if (!o.dryRun && [...state.history.values()].some((h) => h.unfinished)) {
+    const abrupt = [...state.history.values()].some((h) => h.unfinished);
+    if (abrupt) {
+      // Commands of a build that ended abruptly may have been writing while the worker stat'ed.
+      prefetch?.close();
+      prefetch = undefined;
+    }
+    if (!o.dryRun && abrupt) {
       // A build ended without recording the end of some targets: if it was killed hard, their
       // commands may still be running and writing outputs. Stop them before anything is rebuilt.
       const stopped = await stopOrphans(o.root);
       if (stopped.length) o.emit({ type: 'warning', message: `stopped ${stopped.length} command process(es) (pid ${stopped.join(', ')}) left running by a build of this directory that ended abruptly` });
     }
-    const hasher = new Hasher(disk, o.statCache ?? state.loadStatCache());
+    if (env.HUBMAKE_STAT_AHEAD?.endsWith(',wait')) prefetch?.waitAll(10_000);
+    const hasher = new Hasher(disk, o.statCache ?? state.loadStatCache(), prefetch);
     const artifacts = new Artifacts(o.root, state.dir, settings);
     const res = await build({
       root: o.root,
@@ -138,7 +155,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
       signal,
       emit: o.emit,
       ...(o.targetSignal ? { targetSignal: o.targetSignal } : {}),
-      ...(prior ? { knownFresh: knownFresh(o.loaded.graph, o.closure, prior.changed) } : {}),
+      ...(fresh ? { knownFresh: fresh } : {}),
       artifacts,
     });
     if (!o.dryRun) {
@@ -177,10 +194,17 @@ export async function runBuild(o: SessionOptions): Promise<number> {
     }
     throw e;
   } finally {
+    prefetch?.close();
     state.close();
     lock.release();
     detach();
   }
+}
+
+function statAheadMin(v: string | undefined): number | undefined {
+  if (v === 'off') return undefined;
+  const n = Number(v?.replace(/,wait$/, ''));
+  return v && Number.isInteger(n) && n > 0 ? n : PREFETCH_MIN_PATHS;
 }
 
 /** Bytes of just-written outputs re-hashed at the end of a build to make them trusted (Hasher.confirm). */

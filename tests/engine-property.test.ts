@@ -14,6 +14,9 @@ const SEEDS = (process.env.PROPERTY_SEEDS ?? '11,23,37,41').split(',').map(Numbe
 const STEPS = Number(process.env.PROPERTY_STEPS ?? 55);
 const TARGETS = 32;
 
+/** Stats the builds so far took from the worker that stat'ed ahead (engine/prefetch.ts). */
+let statsAhead = 0;
+
 /**
  * Runs the real command line in this process (the module is loaded once per root), quietly.
  * Resolves to how the settled stamp (engine/stamp.ts) took part, from the --json events: it
@@ -31,7 +34,8 @@ async function build(root: string, cache = false): Promise<'settled' | 'partial'
     // reverted or deleted outputs without running their commands (the cache run below checks it).
     const code = await main(['-C', root, '-j', '3', '--json', ...(cache ? [] : ['--no-cache'])]);
     if (code !== 0) throw new Error(`build exited ${code}: ${err}`);
-    const events = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; settled?: boolean; vouched?: number });
+    const events = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; settled?: boolean; vouched?: number; statsAhead?: number });
+    statsAhead += events.find((e) => e.type === 'build-end')?.statsAhead ?? 0;
     if (events.find((e) => e.type === 'build-end')?.settled) return 'settled';
     return (events.find((e) => e.type === 'build-start')?.vouched ?? 0) > 0 ? 'partial' : 'none';
   } finally {
@@ -68,15 +72,22 @@ const words = ['alpha', 'beta', 'gamma', 'delta', 'eps', 'zeta'];
 // And one seed whose graph has no glob input, so that the settled stamp can answer whole builds:
 // an extra no-op build follows half the steps, and a stamp that wrongly says "nothing to do" shows
 // as a ran set smaller than the oracle's.
-interface Run { seed: number; cache: boolean; glob: boolean }
+// The last of the seeds takes its stats ahead on a worker thread whatever the graph's size
+// (HUBMAKE_STAT_AHEAD=1,wait: from one file, and waiting for the worker, which would otherwise
+// not have started before so small a graph is decided; by default only from 20,000 files): a stat used after the build changed
+// that file shows as a ran set or an output that differs.
+interface Run { seed: number; cache: boolean; glob: boolean; ahead?: boolean }
 const RUNS: Run[] = [
-  ...SEEDS.map((seed) => ({ seed, cache: false, glob: true })),
+  ...SEEDS.map((seed, i) => ({ seed, cache: false, glob: true, ahead: i === SEEDS.length - 1 })),
   { seed: Number(process.env.PROPERTY_CACHE_SEED ?? 53), cache: true, glob: true },
   { seed: Number(process.env.PROPERTY_STAMP_SEED ?? 67), cache: false, glob: false },
 ];
 
-for (const { seed, cache, glob } of RUNS) {
-  test(`seed ${seed}${cache ? ' (artifact cache on)' : ''}${glob ? '' : ' (no glob: settled stamp in play)'}: ${STEPS} random edits, each build equals a clean build and runs ${cache ? 'no more than' : ''} the minimal set`, async () => {
+for (const { seed, cache, glob, ahead } of RUNS) {
+  test(`seed ${seed}${cache ? ' (artifact cache on)' : ''}${glob ? '' : ' (no glob: settled stamp in play)'}${ahead ? ' (stats taken ahead)' : ''}: ${STEPS} random edits, each build equals a clean build and runs ${cache ? 'no more than' : ''} the minimal set`, async () => {
+    if (ahead) process.env.HUBMAKE_STAT_AHEAD = '1,wait';
+    else delete process.env.HUBMAKE_STAT_AHEAD;
+    statsAhead = 0;
     const r = prng(seed);
     const g = randomGraph(seed, TARGETS, 8, { glob });
     const seen = { settled: 0, partial: 0, none: 0 };
@@ -177,6 +188,10 @@ for (const { seed, cache, glob } of RUNS) {
       assert.ok(seen.settled >= builds / 5, `seed ${seed}: the stamp answered ${seen.settled} of ${builds} builds`);
       assert.ok(seen.partial >= builds / 4, `seed ${seed}: the stamp vouched for part of ${seen.partial} of ${builds} builds`);
     }
+    // Every build decides some targets before it runs any: the worker's stats were used.
+    if (ahead) assert.ok(statsAhead >= builds, `seed ${seed}: ${statsAhead} stats taken ahead in ${builds} builds`);
+    else assert.is(statsAhead, 0);
+    delete process.env.HUBMAKE_STAT_AHEAD;
     fs.rmSync(root, { recursive: true, force: true });
   });
 }
