@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { fastGlob } from './globs.ts';
 import type { Disk, FileStat } from './disk.ts';
 import type { StatPrefetch } from './prefetch.ts';
+import { ReadAhead } from './read-ahead.ts';
 
 /** File-system timestamps advance in ticks; stay clear of one generously. */
 const RACY_WINDOW_NS = 100_000_000n;
@@ -19,6 +20,13 @@ const RACY_WINDOW_NS = 100_000_000n;
 export const CHUNK = 128 << 10;
 /** One read buffer per process: hashing is synchronous, so it is never shared by two reads. */
 let chunkBuf: Buffer | undefined;
+/**
+ * Files from this size on are read by a worker thread while this one hashes (engine/read-ahead.ts).
+ * Smaller ones would not repay the thread's start, paid once per process (~40 ms).
+ */
+export const READ_AHEAD_BYTES = 64 << 20;
+/** The reader thread, started by the first big file; undefined after it could not be started. */
+let reader: ReadAhead | undefined | null = null;
 
 export const MISSING = 'missing';
 
@@ -164,7 +172,24 @@ export class Hasher {
  * per small file than the streaming loop, bench/hashing.ts). `regular`: the caller's stat already
  * showed a regular file, so the fstat that refuses FIFOs and devices is skipped.
  */
-export function hashFileBytes(abs: string, _size: number, regular = false): string {
+export function hashFileBytes(abs: string, size: number, regular = false): string {
+  if (size >= READ_AHEAD_BYTES && process.env.HUBMAKE_READ_AHEAD !== 'off') {
+    if (reader === null) {
+      try {
+        reader = new ReadAhead();
+      } catch {
+        reader = undefined;
+      }
+    }
+    let h: string | undefined;
+    try {
+      h = reader?.sha256(abs);
+    } catch (e) {
+      const msg = (e as Error).message;
+      throw msg === 'not a regular file' ? notRegular(abs) : new Error(`cannot read '${abs}': ${msg}`);
+    }
+    if (h !== undefined) return h;
+  }
   const buf = (chunkBuf ??= Buffer.allocUnsafe(CHUNK));
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever (and block
   // Ctrl-C with it); such a path is refused by name instead. No effect on regular files.

@@ -2,6 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import crypto from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import { decide, describeReason } from '../engine/decide.ts';
 import { DeclarationError } from '../engine/errors.ts';
 import { buildGraph, closest, resolveGoals } from '../engine/graph.ts';
 import { validateSpecs } from '../engine/spec.ts';
-import { CHUNK, hashFileBytes } from '../engine/hash.ts';
+import { CHUNK, hashFileBytes, READ_AHEAD_BYTES } from '../engine/hash.ts';
 import { Disk, isNormalRel } from '../engine/disk.ts';
 import { withMetrics } from '../engine/report/metrics.ts';
 import type { BuildEvent } from '../engine/events.ts';
@@ -92,6 +93,27 @@ test('graph: dependency edges from files, dirs, globs and deps; cycle path; goal
     { outputs: ['p'], inputs: ['r'], run: 'x' }, { outputs: ['q'], inputs: ['p'], run: 'x' }, { outputs: ['r'], inputs: ['q'], run: 'x' },
   ], root), root), /dependency cycle: (p -> r -> q -> p|r -> q -> p -> r|q -> p -> r -> q)/);
   assert.throws(() => buildGraph(validateSpecs([{ outputs: ['d/'], run: 'x' }, { outputs: ['d/f'], run: 'y' }], root), root), /lies inside directory output 'd\/'/);
+});
+
+test('hashFileBytes: big files read by the worker thread hash as the bytes do; its errors read as the main thread\'s', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubmake-hash-big-'));
+  const f = path.join(dir, 'x.bin');
+  const M = READ_AHEAD_BYTES;
+  for (const size of [M, M + 1, M + CHUNK * 9 + 5]) {
+    const bytes = crypto.randomBytes(size);
+    fs.writeFileSync(f, bytes);
+    const want = crypto.createHash('sha256').update(bytes).digest('hex');
+    assert.is(hashFileBytes(f, size, true), want, `size ${size}`);
+  }
+  // A FIFO and a missing file fail as on the main thread, and the ring serves the next file.
+  const fifo = path.join(dir, 'fifo');
+  spawnSync('mkfifo', [fifo]);
+  assert.throws(() => hashFileBytes(fifo, M), /is not a regular file/);
+  assert.throws(() => hashFileBytes(path.join(dir, 'missing'), M), /cannot read .*missing.*ENOENT/);
+  const bytes = crypto.randomBytes(M + 3);
+  fs.writeFileSync(f, bytes);
+  assert.is(hashFileBytes(f, M + 3), crypto.createHash('sha256').update(bytes).digest('hex'));
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('hashFileBytes: equals sha256 of the bytes at every size around its read size (one-shot and streaming paths)', () => {
