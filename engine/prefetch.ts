@@ -33,6 +33,7 @@ const fs = require('node:fs');
 const { root, list, shared, n } = workerData;
 const done = new Int32Array(shared, 0, 1);
 const a = new BigInt64Array(shared, 8, n * ${F});
+const u = new BigUint64Array(shared, 8, n * ${F});
 const paths = list.split('\\0');
 for (let i = 0; i < n; i++) {
   const o = i * ${F};
@@ -42,7 +43,9 @@ for (let i = 0; i < n; i++) {
   else if (st === undefined) a[o] = ${ABSENT}n;
   else {
     a[o] = st.isFile() ? ${FILE}n : st.isDirectory() ? ${DIR}n : 3n;
-    a[o + 1] = st.dev; a[o + 2] = st.ino; a[o + 3] = st.size; a[o + 4] = st.mtimeNs; a[o + 5] = st.ctimeNs;
+    // Device and inode numbers are unsigned (overlayfs and NFS give inodes of 2^63 and more);
+    // times may be negative (before 1970).
+    u[o + 1] = st.dev; u[o + 2] = st.ino; a[o + 3] = st.size; a[o + 4] = st.mtimeNs; a[o + 5] = st.ctimeNs;
   }
   // Published in steps: the main thread reads a path's fields only below this count.
   if ((i & 63) === 63 || i === n - 1) Atomics.store(done, 0, i + 1);
@@ -54,6 +57,7 @@ export class StatPrefetch {
   private readonly index = new Map<string, number>();
   private readonly done: Int32Array;
   private readonly fields: BigInt64Array;
+  private readonly unsigned: BigUint64Array;
   private readonly n: number;
   private worker: Worker | undefined;
 
@@ -86,11 +90,17 @@ export class StatPrefetch {
     const shared = new SharedArrayBuffer(8 + n * F * 8);
     this.done = new Int32Array(shared, 0, 1);
     this.fields = new BigInt64Array(shared, 8, n * F);
+    this.unsigned = new BigUint64Array(shared, 8, n * F);
     if (!n) {
       index.clear();
       return;
     }
-    this.worker = new Worker(WORKER, { eval: true, workerData: { root, list: paths.join('\0'), shared, n } });
+    try {
+      this.worker = new Worker(WORKER, { eval: true, workerData: { root, list: paths.join('\0'), shared, n } });
+    } catch {
+      index.clear(); // no thread (a resource limit): every stat is taken when asked
+      return;
+    }
     // Never what keeps the build's process alive; a failed worker only means stats taken when asked.
     this.worker.unref();
     this.worker.on('error', () => this.close());
@@ -124,7 +134,8 @@ export class StatPrefetch {
     const kind = a[o]!;
     if (kind === ERROR) return undefined;
     if (kind === ABSENT) return 'absent';
-    return { dev: Number(a[o + 1]), ino: Number(a[o + 2]), size: Number(a[o + 3]), mtimeNs: a[o + 4]!, ctimeNs: a[o + 5]!, isDir: kind === DIR, isFile: kind === FILE };
+    const u = this.unsigned;
+    return { dev: Number(u[o + 1]), ino: Number(u[o + 2]), size: Number(a[o + 3]), mtimeNs: a[o + 4]!, ctimeNs: a[o + 5]!, isDir: kind === DIR, isFile: kind === FILE };
   }
 
   close(): void {

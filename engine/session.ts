@@ -114,7 +114,8 @@ export async function runBuild(o: SessionOptions): Promise<number> {
     // names, too, so this is the first line of defence, not the only one.)
     if (useStamp) removeStamp(state.dir);
     const fresh = prior ? knownFresh(o.loaded.graph, o.closure, prior.changed) : undefined;
-    // Under the lock (no other build writes now): the files to decide are stat'ed on a worker
+    // Under the lock (no other build writes now; a dry run takes none, and its decisions race a
+    // concurrent build with or without this): the files to decide are stat'ed on a worker
     // thread while this one reads the state log and the stat cache (HUBMAKE_STAT_AHEAD: the
     // fewest files worth a thread, or off; `<n>,wait` also waits for the worker before deciding,
     // as tests do so that a small graph uses its stats at all).

@@ -332,10 +332,12 @@ export function stampUnchanged(stateDir: string, check: StampCheck): boolean {
 export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: string, goals: string[], tracked: Tracked, carried?: Map<string, string>): boolean {
   // An output, a log or a directory of theirs that is a symlink resolves through directories the
   // stamp does not watch, and validation checks where it leads: such goals are decided (and
-  // validated) every time.
-  // The check saw a carried output not to be a symlink, and its signature unchanged since; only the
-  // outputs this build hashed (its commands may have made one a link) are looked at again: an
-  // lstat per output cost ~40 ms of a 10,000-target touch build.
+  // validated) every time. What keeps a stamp from answering over a symlinked output is
+  // checkStamp, which lstat's every output at every check. Here a stamp is not written when it
+  // is already known it could never answer: an output this build hashed, or one the check did not
+  // see, is a link. A carried output (seen by the check, not hashed since) is not looked at again:
+  // an lstat per output cost ~40 ms of a 10,000-target touch build, and a command that made one
+  // a link undeclared leaves a stamp the next check refuses (test: stamp.test.ts).
   for (const p of tracked.outputs) if ((hasher.seen(p) !== undefined || !carried?.has(p)) && maybeLink(disk, p)) return false;
   for (const p of tracked.guarded) if (maybeLink(disk, p)) return false;
   const guards = guardsOf(disk, tracked.guarded);

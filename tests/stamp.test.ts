@@ -423,6 +423,29 @@ test('a build the stamp vouched for writes no stamp when one of its commands tur
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+test('a command that makes another target\'s output a symlink, undeclared, is caught by the next check', () => {
+  const root = tempRoot('hubmake-stamp-sidelink-');
+  const outside = fs.mkdtempSync(path.join(path.dirname(root), 'hubmake-outside-'));
+  write(root, 'targets/index.ts', `export default [
+  { name: 'a', outputs: ['out/a.txt'], inputs: ['src/a.txt'], run: 'mkdir -p out && cp src/a.txt out/a.txt' },
+  { name: 'b', outputs: ['out/b.txt'], inputs: ['src/b.txt'], run: 'mkdir -p out && cp src/b.txt out/b.txt; if grep -q link src/b.txt; then cp out/a.txt ${outside}/a.txt && rm out/a.txt && ln -s ${outside}/a.txt out/a.txt; fi' },
+];
+`);
+  write(root, 'src/a.txt', 'a\n');
+  write(root, 'src/b.txt', 'b\n');
+  build(root);
+  settle(root);
+  write(root, 'src/b.txt', 'link\n');
+  // The stamp vouches for a; b's command swaps a's output for a link the build does not look at.
+  assert.equal(build(root).ran, ['b']);
+  assert.ok(fs.lstatSync(path.join(root, 'out/a.txt')).isSymbolicLink());
+  const r = cli(root, ['-j', '1']);
+  assert.is(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /outside the root/);
+  fs.rmSync(root, { recursive: true, force: true });
+  fs.rmSync(outside, { recursive: true, force: true });
+});
+
 test('what the stamp said before the lock is dropped when a build recorded meanwhile or the lock had to be waited for', async () => {
   const root = tempRoot('hubmake-stamp-lock-');
   write(root, 'targets/index.ts', `export default [
