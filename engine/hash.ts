@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { fastGlob } from './globs.ts';
 import type { Disk, FileStat } from './disk.ts';
 import type { StatPrefetch } from './prefetch.ts';
-import { ReadAhead } from './read-ahead.ts';
+import { ReadAhead, ReadAheadError } from './read-ahead.ts';
 
 /** File-system timestamps advance in ticks; stay clear of one generously. */
 const RACY_WINDOW_NS = 100_000_000n;
@@ -185,8 +185,8 @@ export function hashFileBytes(abs: string, size: number, regular = false): strin
     try {
       h = reader?.sha256(abs);
     } catch (e) {
-      const msg = (e as Error).message;
-      throw msg === 'not a regular file' ? notRegular(abs) : new Error(`cannot read '${abs}': ${msg}`);
+      // As the read below words it; anything else (from the hash itself) as it was thrown.
+      throw e instanceof ReadAheadError ? new Error(`cannot read '${abs}': ${e.message}`) : e;
     }
     if (h !== undefined) return h;
   }

@@ -96,7 +96,8 @@ export class StatPrefetch {
       return;
     }
     try {
-      this.worker = new Worker(WORKER, { eval: true, workerData: { root, list: paths.join('\0'), shared, n } });
+      // execArgv: the thread needs only fs, not the loaders (tsx) the build was started with.
+      this.worker = new Worker(WORKER, { eval: true, workerData: { root, list: paths.join('\0'), shared, n }, execArgv: [] });
     } catch {
       index.clear(); // no thread (a resource limit): every stat is taken when asked
       return;

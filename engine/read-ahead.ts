@@ -14,8 +14,9 @@ const PATH_BYTES = 8192;
 const ERROR_BYTES = 1024;
 
 // Control words (Int32): the request the main thread posted, the last the worker finished, slots
-// filled and slots hashed for the current request, a request to abandon, the request that failed,
-// and the lengths of the path and of the error message.
+// filled and slots hashed for the current request, a request to abandon, the request whose read
+// failed, the lengths of the path and of the error message, the request the worker could not open
+// (the main thread then opens the file itself, for the exact error), and 1 once the worker runs.
 const REQ = 0;
 const DONE = 1;
 const HEAD = 2;
@@ -24,7 +25,9 @@ const CANCEL = 4;
 const FAILED = 5;
 const PATH_LEN = 6;
 const ERROR_LEN = 7;
-const CONTROL = 8;
+const UNOPENED = 8;
+const READY = 9;
+const CONTROL = 10;
 const LENS = CONTROL * 4;
 const PATH_AT = LENS + SLOTS * 4;
 const ERROR_AT = PATH_AT + PATH_BYTES;
@@ -43,15 +46,24 @@ const pathBuf = Buffer.from(shared, ${PATH_AT}, ${PATH_BYTES});
 const errBuf = Buffer.from(shared, ${ERROR_AT}, ${ERROR_BYTES});
 const data = Buffer.from(shared, ${DATA_AT}, ${SLOTS * SLOT});
 let served = 0;
+Atomics.store(c, ${READY}, 1);
+Atomics.notify(c, ${READY});
 for (;;) {
   Atomics.wait(c, ${REQ}, served);
   const req = Atomics.load(c, ${REQ});
   const file = pathBuf.toString('utf8', 0, Atomics.load(c, ${PATH_LEN}));
   let fd;
   try {
-    // O_NONBLOCK: a FIFO must not block the reader forever; it is refused below.
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-    if (!fs.fstatSync(fd).isFile()) throw new Error('not a regular file');
+    // O_NONBLOCK: a FIFO must not block the reader forever. Anything but a regular file that
+    // opens, or no file at all, is left to the main thread.
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      if (!fs.fstatSync(fd).isFile()) throw new Error('not a regular file');
+    } catch {
+      Atomics.store(c, ${UNOPENED}, req);
+      Atomics.notify(c, ${HEAD});
+      continue;
+    }
     for (let i = 0; ; i++) {
       let tail;
       while (i - (tail = Atomics.load(c, ${TAIL})) >= ${SLOTS} && Atomics.load(c, ${CANCEL}) !== req) Atomics.wait(c, ${TAIL}, tail, 50);
@@ -71,12 +83,18 @@ for (;;) {
     Atomics.notify(c, ${HEAD});
   } finally {
     if (fd !== undefined) try { fs.closeSync(fd); } catch {}
+    served = req;
+    Atomics.store(c, ${DONE}, req);
+    Atomics.notify(c, ${DONE});
   }
-  served = req;
-  Atomics.store(c, ${DONE}, req);
-  Atomics.notify(c, ${DONE});
 }
 `;
+
+/** A read of the file failed on the reader thread (its message as the read gave it). */
+export class ReadAheadError extends Error {}
+
+/** How long the first file waits for the thread to start before reading on this one. */
+const START_MS = 10_000;
 
 /** One reader thread per process, started by the first big file (its start costs ~40 ms). */
 export class ReadAhead {
@@ -86,19 +104,34 @@ export class ReadAhead {
   private readonly data = Buffer.from(this.shared, DATA_AT, SLOTS * SLOT);
   private readonly worker: Worker;
   private req = 0;
+  /** The thread did not start, or ended: files are read on the main thread from then on. */
+  private dead = false;
 
   constructor() {
-    this.worker = new Worker(WORKER, { eval: true, workerData: this.shared });
+    // execArgv: the thread needs only fs, not the loaders (tsx) the build itself was started with.
+    this.worker = new Worker(WORKER, { eval: true, workerData: this.shared, execArgv: [] });
     this.worker.unref();
+    this.worker.on('error', () => (this.dead = true));
+    this.worker.on('exit', () => (this.dead = true));
+  }
+
+  /** Waits for the thread to have started; false when it does not within START_MS. */
+  private ready(): boolean {
+    const end = Date.now() + START_MS;
+    while (!this.dead && Atomics.load(this.c, READY) !== 1 && Date.now() < end) Atomics.wait(this.c, READY, 0, 50);
+    if (Atomics.load(this.c, READY) !== 1) this.dead = true;
+    return !this.dead;
   }
 
   /**
-   * sha256 of the file's bytes, as read from start to end; throws what the read threw. Undefined
-   * for a path too long for the ring's header (the caller reads the file itself).
+   * sha256 of the file's bytes, as read from start to end; a ReadAheadError when a read failed.
+   * Undefined when the caller must read the file itself: the thread is not running, the path is
+   * too long for the ring's header, or it could not be opened as a regular file (the caller's own
+   * open then throws the exact error, code included).
    */
   sha256(abs: string): string | undefined {
     const path = Buffer.from(abs);
-    if (path.length > PATH_BYTES) return undefined;
+    if (path.length > PATH_BYTES || this.dead || !this.ready()) return undefined;
     const c = this.c;
     const req = ++this.req;
     path.copy(Buffer.from(this.shared, PATH_AT, PATH_BYTES));
@@ -112,7 +145,8 @@ export class ReadAhead {
       for (let i = 0; ; i++) {
         let head;
         while ((head = Atomics.load(c, HEAD)) <= i) {
-          if (Atomics.load(c, FAILED) === req) throw new Error(Buffer.from(this.shared, ERROR_AT, Atomics.load(c, ERROR_LEN)).toString());
+          if (Atomics.load(c, UNOPENED) === req) return undefined;
+          if (Atomics.load(c, FAILED) === req) throw new ReadAheadError(Buffer.from(this.shared, ERROR_AT, Atomics.load(c, ERROR_LEN)).toString());
           Atomics.wait(c, HEAD, head, 1000);
         }
         const s = i % SLOTS;
