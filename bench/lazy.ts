@@ -26,6 +26,8 @@ function packagesLoaded(root: string, trace: string): string[] {
   for (const u of urls) {
     const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u);
     if (m) pkgs.add(m[1]!);
+    // The two packages bundled beside the compiled engine (engine/globs.ts).
+    if (u.endsWith('/dist/engine/globs.cjs')) pkgs.add('fast-glob').add('picomatch');
   }
   return [...pkgs].sort();
 }

@@ -52,10 +52,15 @@ type Cli = typeof import('./cli.ts');
  * TypeScript) still goes through the main loader, tsx's hooks included.
  */
 export function loadCompiled(file: string): Cli {
-  const fn = vm.compileFunction(fs.readFileSync(file, 'utf8'), ['exports', 'require', 'module', '__filename', '__dirname', '__hubmake_import'], { filename: file });
-  const mod = { exports: {} as Cli };
   // The bundle's import() sites (engine/dynamic-import.ts) resolve from this module, inside the
   // engine as the sources' own import() does.
-  fn.call(mod.exports, mod.exports, createRequire(file), mod, file, path.dirname(file), (specifier: string) => import(specifier));
+  return evaluateCommonJs<Cli>(file, { __hubmake_import: (specifier: string) => import(specifier) });
+}
+
+/** A CommonJS file of plain JavaScript, evaluated without tsx's require hook (see loadCompiled). */
+export function evaluateCommonJs<T>(file: string, extra: Record<string, unknown> = {}): T {
+  const fn = vm.compileFunction(fs.readFileSync(file, 'utf8'), ['exports', 'require', 'module', '__filename', '__dirname', ...Object.keys(extra)], { filename: file });
+  const mod = { exports: {} as T };
+  fn.call(mod.exports, mod.exports, createRequire(file), mod, file, path.dirname(file), ...Object.values(extra));
   return mod.exports;
 }

@@ -70,4 +70,33 @@ test('after npm run bundle a build runs the compiled engine; an edited source se
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+test('the compiled engine matches globs with the fast-glob and picomatch bundled beside it, not those of node_modules', () => {
+  const project = projectCopy();
+  const b = spawnSync('npm', ['run', '--silent', 'bundle'], { cwd: project, encoding: 'utf8' });
+  assert.is(b.status, 0, b.stderr);
+  assert.ok(fs.existsSync(path.join(project, 'dist/engine/globs.cjs')));
+  // node_modules without the two packages: only the bundled file can match the patterns.
+  fs.rmSync(path.join(project, 'node_modules'));
+  fs.mkdirSync(path.join(project, 'node_modules'));
+  for (const p of fs.readdirSync(path.join(REPO, 'node_modules'))) {
+    if (p !== 'fast-glob' && p !== 'picomatch') fs.symlinkSync(path.join(REPO, 'node_modules', p), path.join(project, 'node_modules', p));
+  }
+  const root = tempRoot('hubmake-compiled-globs-');
+  write(root, 'targets/index.ts', `export default [{ outputs: ['all.txt'], inputs: ['src/*.txt'], run: 'cat src/*.txt > all.txt' }];\n`);
+  write(root, 'src/a.txt', 'a\n');
+  const first = build(project, root);
+  assert.is(first.code, 0, first.stderr);
+  assert.is(first.engine, 'compiled');
+  assert.equal(first.ran, ['all.txt']);
+  write(root, 'src/b.txt', 'b\n');
+  assert.equal(build(project, root).ran, ['all.txt'], 'a new match reruns the target');
+  assert.equal(build(project, root).ran, []);
+  // The sources have no such file beside them: they need the packages, and say which is missing.
+  const sources = build(project, root, [], { HUBMAKE_SOURCES: '1' });
+  assert.is.not(sources.code, 0);
+  assert.match(sources.stderr, /fast-glob|picomatch/);
+  fs.rmSync(project, { recursive: true, force: true });
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
 test.run();

@@ -8,6 +8,14 @@ register('./trace-hooks.mjs', import.meta.url);
 
 const Module = createRequire(import.meta.url)('node:module');
 const resolveFilename = Module._resolveFilename;
+// Files the engine evaluates itself (engine/compiled.ts: the compiled engine, and the fast-glob
+// and picomatch bundled beside it) pass through vm.compileFunction, which neither hook sees.
+const vm = createRequire(import.meta.url)('node:vm');
+const compileFunction = vm.compileFunction;
+vm.compileFunction = function (code, params, options) {
+  if (process.env.HUBMAKE_TRACE_FILE && options?.filename) fs.appendFileSync(process.env.HUBMAKE_TRACE_FILE, `${options.filename}\n`);
+  return compileFunction.call(this, code, params, options);
+};
 Module._resolveFilename = function (...args) {
   const f = resolveFilename.apply(this, args);
   if (process.env.HUBMAKE_TRACE_FILE) fs.appendFileSync(process.env.HUBMAKE_TRACE_FILE, `${f}\n`);
