@@ -1,6 +1,7 @@
-// Stats taken ahead on a worker thread (engine/prefetch.ts), through the real command line. The
-// threshold is lowered (HUBMAKE_STAT_AHEAD=1,wait) so that a small graph uses them; the property
-// test runs one seed the same way.
+// The engine's two worker threads, through the real command line: stats taken ahead
+// (engine/prefetch.ts; the threshold lowered with HUBMAKE_STAT_AHEAD=1,wait so that a small graph
+// uses them; the property test runs one seed the same way), and big files read ahead
+// (engine/read-ahead.ts; its digests and errors are tested in engine-unit).
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -56,6 +57,28 @@ test('once a target has run, no stat taken before it is used: a file its command
   const b = build(root, AHEAD);
   assert.equal(b.ran, ['out/r.txt', 'writer']);
   assert.is(read(root, 'out/r.txt'), 'v2\n');
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('a build that hashes a big file through the reader thread ends as soon as its work does', () => {
+  const root = tempRoot('hubmake-ahead-big-');
+  write(root, 'targets/index.ts', `export default [{ outputs: ['size.txt'], inputs: ['big.bin'], run: 'wc -c < big.bin > size.txt' }];\n`);
+  // Sparse: 80 MiB of zeros, past the 64 MiB from which the reader thread takes over.
+  fs.closeSync(fs.openSync(path.join(root, 'big.bin'), 'w'));
+  fs.truncateSync(path.join(root, 'big.bin'), 80 << 20);
+  const t0 = Date.now();
+  const first = build(root, {});
+  assert.equal(first.ran, ['size.txt']);
+  assert.is(read(root, 'size.txt').trim(), String(80 << 20));
+  // The thread is unref'd: an idle reader never keeps the process (test timeout: 120 s).
+  assert.ok(Date.now() - t0 < 60_000, `the build took ${Date.now() - t0} ms`);
+  fs.appendFileSync(path.join(root, 'big.bin'), 'x');
+  assert.equal(build(root, {}).ran, ['size.txt'], 'one more byte at the end reruns it');
+  // A touch: the stat cache no longer vouches for it, so the main thread hashes it again, and a
+  // different digest would rerun the target.
+  const later = new Date(Date.now() + 2000);
+  fs.utimesSync(path.join(root, 'big.bin'), later, later);
+  assert.equal(build(root, { HUBMAKE_READ_AHEAD: 'off' }).ran, [], 'the main thread hashes it to the same digest');
   fs.rmSync(root, { recursive: true, force: true });
 });
 
