@@ -54,6 +54,11 @@ export class Disk {
     return { kind: st.isSymbolicLink() ? 'link' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other', dev: st.dev, ino: st.ino };
   }
 
+  /** A directory's entries, each a directory, a symlink or something else (not followed). */
+  entries(rel: string): Array<{ name: string; kind: 'dir' | 'link' | 'other' }> {
+    return fs.readdirSync(this.abs(rel), { withFileTypes: true }).map((d) => ({ name: d.name, kind: d.isSymbolicLink() ? 'link' : d.isDirectory() ? 'dir' : 'other' }));
+  }
+
   exists(rel: string): boolean {
     return fs.existsSync(this.abs(rel));
   }

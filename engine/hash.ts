@@ -40,6 +40,8 @@ export class Hasher {
   /** Stats served by the worker that took them ahead (engine/prefetch.ts). */
   statsAhead = 0;
   private readonly memo = new Map<string, string>();
+  /** Each glob's match set as this build listed it (joined); '' marks one listed twice differently. */
+  private readonly listings = new Map<string, string>();
   private dirty = false;
 
   constructor(private readonly disk: Disk, private readonly cache: Map<string, StatEntry>, private prefetch?: StatPrefetch) {}
@@ -161,6 +163,22 @@ export class Hasher {
 
   /** Files matching a glob, sorted, relative to the root. Build-internal directories are never inputs. */
   expandGlob(pattern: string): string[] {
+    const matches = this.listGlob(pattern);
+    // The settled stamp compares a listing taken after the build with the one its decisions used.
+    const joined = '\n' + matches.join('\n');
+    const before = this.listings.get(pattern);
+    this.listings.set(pattern, before === undefined || before === joined ? joined : '');
+    return matches;
+  }
+
+  /** The match set this build used for a glob: undefined when it did not list it, or listed two different ones. */
+  listing(pattern: string): string[] | undefined {
+    const l = this.listings.get(pattern);
+    return l ? l.slice(1).split('\n').filter(Boolean) : undefined;
+  }
+
+  /** Lists a glob now, without recording it. */
+  listGlob(pattern: string): string[] {
     return fastGlob().sync(pattern, { cwd: this.disk.root, dot: false, onlyFiles: true, ignore: ['.hubmake/**', 'node_modules/**'] }).sort();
   }
 }

@@ -18,7 +18,10 @@
 // - no stamp, or one of another version;
 // - specs that cannot be serialised (they fail validation anyway);
 // - another key or state log;
-// - a glob input or a directory output: a match set is not one stat, so such goals get no stamp;
+// - a directory input or output: a tree is not one stat, so such goals get no stamp;
+// - a glob input whose match set may have changed: a stamp watches every directory under the
+//   pattern's fixed prefix (their mtime moves when an entry is added, removed or renamed), and
+//   any change in a graph with globs is decided per target;
 // - a file written too recently for its stat to vouch for its bytes (git's racy timestamps).
 //   A few of those are compared by content instead.
 // Validation is skipped only when the specs are identical to a validated set's, and the paths it
@@ -34,11 +37,15 @@ import { hashFileBytes, MISSING, type Hasher } from './hash.ts';
 import { isGlob } from './spec.ts';
 import { LOG } from './state.ts';
 
-const VERSION = 5;
+const VERSION = 6;
 export const STAMP_FILE = 'settled.json';
 /** Racy files are compared by content on every check; past these, no stamp is written (the next full no-op re-hashes them and writes one). */
 const MAX_RACY_FILES = 256;
 const MAX_RACY_BYTES = 64 << 20;
+/** Directories watched for glob inputs; a pattern over a bigger tree is decided per target. */
+const MAX_GLOB_DIRS = 2000;
+/** As the stat cache's: a directory changed within this of its stat may change again unseen. */
+const RACY_WINDOW_NS = 100_000_000n;
 
 /** What a build answered by the stamp reports: its goals, its targets, and the non-alias ones in order. */
 export interface SettledAnswer {
@@ -56,6 +63,9 @@ interface Stamp extends SettledAnswer {
   paths: string[];
   /** One character per path: 'o' for an output (looked at without following a symlink), 'i' else. */
   kinds: string;
+  /** Glob inputs: every directory under their fixed prefixes, and their signatures. */
+  dirs: string[];
+  dirSigs: string[];
   /**
    * Their signatures: `f:dev:ino:size:mtimeNs:ctimeNs`, `absent`, or `racy:<sha256>` for a file
    * whose stat could not vouch for its bytes (compared by content).
@@ -190,9 +200,26 @@ export interface Tracked extends Omit<SettledAnswer, 'goals'> {
   /** The outputs among them. */
   outputs: string[];
   guarded: string[];
+  /** Glob inputs, and the fixed directory each is matched under. */
+  globs: Array<{ pattern: string; base: string }>;
 }
 
-/** The paths a stamp of these goals watches, or undefined when they cannot be stamped (globs, directories). */
+/**
+ * The directory a glob is matched under: its leading segments without pattern syntax. Undefined
+ * when there is none (a pattern from the root walks the whole tree) or the path is not plain.
+ */
+export function globBase(pattern: string): string | undefined {
+  const segs = pattern.split('/');
+  const fixed: string[] = [];
+  for (const s of segs) {
+    if (/[*?[\]{}()!+@\\]/.test(s)) break;
+    if (s === '' || s === '.' || s === '..') return undefined;
+    fixed.push(s);
+  }
+  return fixed.length && fixed.length < segs.length ? fixed.join('/') : undefined;
+}
+
+/** The paths a stamp of these goals watches, or undefined when they cannot be stamped (directories, globs from the root). */
 export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefined {
   const whole = closure.size === g.targets.length;
   const seen = new Set<string>();
@@ -200,6 +227,7 @@ export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefine
   const guarded = new Set<string>();
   const names: string[] = [];
   const outputs: string[] = [];
+  const globs = new Map<string, string>();
   const track = (p: string) => {
     if (!seen.has(p)) {
       seen.add(p);
@@ -215,8 +243,12 @@ export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefine
     if (t.alias) continue;
     names.push(name);
     for (const p of t.inputs) {
-      if (isGlob(p) || p.endsWith('/')) return undefined;
-      track(p);
+      if (p.endsWith('/')) return undefined;
+      if (isGlob(p)) {
+        const base = globBase(p);
+        if (base === undefined) return undefined;
+        globs.set(p, base);
+      } else track(p);
     }
     for (const p of t.outputs) {
       if (p.endsWith('/')) return undefined;
@@ -229,7 +261,7 @@ export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefine
       guard(t.log);
     }
   }
-  return { paths, outputs, guarded: [...guarded].sort(), names, targets: closure.size };
+  return { paths, outputs, guarded: [...guarded].sort(), names, targets: closure.size, globs: [...globs].map(([pattern, base]) => ({ pattern, base })) };
 }
 
 function sigOf(st: FileStat | undefined): string {
@@ -267,7 +299,7 @@ function readStamp(stateDir: string): Stamp | undefined {
   } catch {
     return undefined;
   }
-  const ok = s && s.v === VERSION && typeof s.key === 'string' && strings(s.paths) && strings(s.sigs) && s.sigs.length === s.paths.length && typeof s.kinds === 'string' && s.kinds.length === s.paths.length && strings(s.guarded) && strings(s.goals) && strings(s.names) && typeof s.targets === 'number';
+  const ok = s && s.v === VERSION && typeof s.key === 'string' && strings(s.paths) && strings(s.sigs) && s.sigs.length === s.paths.length && typeof s.kinds === 'string' && s.kinds.length === s.paths.length && strings(s.dirs) && strings(s.dirSigs) && s.dirSigs.length === s.dirs.length && strings(s.guarded) && strings(s.goals) && strings(s.names) && typeof s.targets === 'number';
   return ok ? s : undefined;
 }
 
@@ -281,6 +313,18 @@ export function checkStamp(stateDir: string, disk: Disk, key: string): StampChec
   const s = readStamp(stateDir);
   const guards = s && s.key === key && s.log === fileSig(stateDir, LOG) ? guardsOf(disk, s.guarded) : undefined;
   if (!s || guards === undefined || guards !== s.guards) return undefined;
+  // A glob's match set is as the stamp says while no directory under its fixed prefix moved. A
+  // graph with globs is answered whole or decided per target: which targets a new match reaches
+  // is the rebuilder's to say.
+  for (let i = 0; i < s.dirs.length; i++) {
+    let st: FileStat | 'link' | undefined;
+    try {
+      st = disk.lstatFull(s.dirs[i]!);
+    } catch {
+      return undefined;
+    }
+    if (st === 'link' || !st?.isDir || sigOf(st) !== s.dirSigs[i]) return undefined;
+  }
   const changed: string[] = [];
   const carried = new Map<string, string>();
   for (let i = 0; i < s.paths.length; i++) {
@@ -307,6 +351,7 @@ export function checkStamp(stateDir: string, disk: Disk, key: string): StampChec
       }
     } else same = sigOf(st) === want;
     if (same) carried.set(p, want);
+    else if (s.dirs.length) return undefined;
     else changed.push(p);
   }
   return { answer: { goals: s.goals, targets: s.targets, names: s.names }, changed, carried, self, log: s.log };
@@ -342,10 +387,13 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
   for (const p of tracked.guarded) if (maybeLink(disk, p)) return false;
   const guards = guardsOf(disk, tracked.guarded);
   if (guards === undefined) return false;
+  const globs = globsNow(disk, hasher, tracked);
+  if (!globs) return false;
+  const paths = [...tracked.paths, ...globs.matches];
   const sigs: string[] = [];
   let racy = 0;
   let racyBytes = 0;
-  for (const p of tracked.paths) {
+  for (const p of paths) {
     const seen = hasher.seen(p);
     if (!seen) {
       const c = carried?.get(p);
@@ -372,9 +420,11 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
     v: VERSION,
     key,
     log: fileSig(stateDir, LOG),
-    paths: tracked.paths,
-    kinds: kindsOf(tracked),
+    paths,
+    kinds: kindsOf(tracked, paths),
     sigs,
+    dirs: globs.dirs,
+    dirSigs: globs.dirSigs,
     guarded: tracked.guarded,
     guards,
     goals,
@@ -408,11 +458,57 @@ export function knownFresh(g: Graph, closure: Set<string>, changed: string[]): S
   return fresh;
 }
 
-function kindsOf(tracked: Tracked): string {
+function kindsOf(tracked: Tracked, paths: string[]): string {
   const outs = new Set(tracked.outputs);
   let k = '';
-  for (const p of tracked.paths) k += outs.has(p) ? 'o' : 'i';
+  for (const p of paths) k += outs.has(p) ? 'o' : 'i';
   return k;
+}
+
+/**
+ * What a stamp watches for the glob inputs: every directory under their fixed prefixes, stat'ed
+ * first, then each pattern listed again, which must give the match set the build's decisions used
+ * (a file added since would otherwise hide behind a directory signature taken after it). The
+ * matches are tracked as inputs. Undefined when the globs cannot be stamped: a symlinked or
+ * missing prefix or directory (fast-glob follows links), a directory changed within the racy
+ * window, more than MAX_GLOB_DIRS directories, or a match set that changed during the build.
+ */
+function globsNow(disk: Disk, hasher: Hasher, tracked: Tracked): { dirs: string[]; dirSigs: string[]; matches: string[] } | undefined {
+  const none = { dirs: [], dirSigs: [], matches: [] };
+  if (!tracked.globs.length) return none;
+  const dirs = new Set<string>();
+  const stack = [...new Set(tracked.globs.map((g) => g.base))];
+  try {
+    while (stack.length) {
+      const d = stack.pop()!;
+      if (dirs.has(d)) continue;
+      dirs.add(d);
+      if (dirs.size > MAX_GLOB_DIRS) return undefined;
+      for (const e of disk.entries(d)) {
+        if (e.kind === 'dir') stack.push(`${d}/${e.name}`);
+        else if (e.kind === 'link' && disk.stat(`${d}/${e.name}`)?.isDir) return undefined;
+      }
+    }
+  } catch {
+    return undefined; // a prefix that is missing or not a directory: decided per target
+  }
+  const sorted = [...dirs].sort();
+  const dirSigs: string[] = [];
+  const now = disk.nowNs();
+  for (const d of sorted) {
+    const st = disk.lstatFull(d);
+    if (st === undefined || st === 'link' || !st.isDir) return undefined;
+    if (now - st.mtimeNs <= RACY_WINDOW_NS || now - st.ctimeNs <= RACY_WINDOW_NS) return undefined;
+    dirSigs.push(sigOf(st));
+  }
+  const matches = new Set<string>();
+  const tracked0 = new Set(tracked.paths);
+  for (const { pattern } of tracked.globs) {
+    const used = hasher.listing(pattern);
+    if (!used || hasher.listGlob(pattern).join('\n') !== used.join('\n')) return undefined;
+    for (const m of used) if (!tracked0.has(m)) matches.add(m);
+  }
+  return { dirs: sorted, dirSigs, matches: [...matches] };
 }
 
 function maybeLink(disk: Disk, p: string): boolean {

@@ -258,7 +258,7 @@ test('an output rewritten by a later command after it was hashed is not confirme
   assert.equal(ran[0], ['gen.txt']);
 });
 
-test('no stamp for glob inputs or directory outputs, and none is consulted with -B or -n', () => {
+test('no stamp for a directory output (a glob beside it changes nothing), and none is consulted with -B or -n', () => {
   const root = tempRoot('hubmake-stamp-glob-');
   write(root, 'targets/index.ts', `export default [
   { outputs: ['list.txt'], inputs: ['src/*.txt'], run: 'cat src/*.txt > list.txt' },
@@ -285,6 +285,67 @@ test('no stamp for glob inputs or directory outputs, and none is consulted with 
   assert.not.ok(dry.events.find((e) => e.type === 'build-end')!.settled);
   fs.rmSync(root, { recursive: true, force: true });
   fs.rmSync(p, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Builds until the stamp answers, waiting out the racy window of the directories a glob's stamp watches. */
+async function settleGlobs(root: string): Promise<void> {
+  await sleep(150);
+  settle(root);
+}
+
+test('a glob input is stamped: a new, removed or edited match, in any directory under its prefix, is seen', async () => {
+  const root = tempRoot('hubmake-stamp-globs-');
+  write(root, 'targets/index.ts', `export default [
+  { outputs: ['all.txt'], inputs: ['src/**/*.txt'], run: "find src -name '*.txt' | sort | xargs cat > all.txt" },
+  { outputs: ['other.txt'], inputs: ['other-src.txt'], run: 'cp other-src.txt other.txt' },
+];
+`);
+  write(root, 'src/a.txt', 'a\n');
+  write(root, 'src/sub/b.txt', 'b\n');
+  write(root, 'other-src.txt', 'o\n');
+  build(root);
+  await settleGlobs(root);
+  const stamp = JSON.parse(read(root, '.hubmake/settled.json')) as { dirs: string[]; paths: string[] };
+  assert.equal(stamp.dirs, ['src', 'src/sub']);
+  assert.ok(stamp.paths.includes('src/sub/b.txt'));
+  const steps: Array<[string, () => void, string[]]> = [
+    ['a new match in a subdirectory', () => write(root, 'src/sub/deeper/c.txt', 'c\n'), ['all.txt']],
+    ['an edited match', () => write(root, 'src/a.txt', 'a2\n'), ['all.txt']],
+    ['a file the pattern does not match', () => write(root, 'src/notes.md', 'n\n'), []],
+    ['a removed match', () => fs.rmSync(path.join(root, 'src/sub/b.txt')), ['all.txt']],
+    ['a change elsewhere', () => write(root, 'other-src.txt', 'o2\n'), ['other.txt']],
+  ];
+  for (const [what, change, runs] of steps) {
+    change();
+    const b = build(root);
+    assert.not.ok(b.settled, what);
+    assert.equal(b.ran, runs, what);
+    await settleGlobs(root);
+  }
+  assert.is(read(root, 'all.txt'), 'a2\nc\n');
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('a match added by a later command of the same build, long enough before its end, leaves no stamp', async () => {
+  const root = tempRoot('hubmake-stamp-globs-late-');
+  // late adds a match of early's glob after early listed it, then waits out the racy window: only
+  // listing the glob again at the end of the build can see that early decided on an old match set.
+  write(root, 'targets/index.ts', `export default [
+  { name: 'early', outputs: ['list.txt'], inputs: ['src/*.txt'], run: 'cat src/*.txt > list.txt' },
+  { name: 'late', outputs: ['late.txt'], deps: ['early'], run: '[ -f src/late.txt ] || echo late > src/late.txt; sleep 0.3; echo done > late.txt' },
+];
+`);
+  write(root, 'src/a.txt', 'a\n');
+  await sleep(150);
+  assert.equal(build(root).ran, ['early', 'late']);
+  assert.not.ok(fs.existsSync(path.join(root, '.hubmake/settled.json')), 'a stamp was written over a match set that changed during the build');
+  const next = build(root);
+  assert.not.ok(next.settled);
+  assert.equal(next.ran, ['early']);
+  assert.is(read(root, 'list.txt'), 'a\nlate\n');
+  fs.rmSync(root, { recursive: true, force: true });
 });
 
 test('a build that waited for the lock does not trust what the stamp said before it waited', async () => {
