@@ -42,8 +42,9 @@ export const STAMP_FILE = 'settled.json';
 /** Racy files are compared by content on every check; past these, no stamp is written (the next full no-op re-hashes them and writes one). */
 const MAX_RACY_FILES = 256;
 const MAX_RACY_BYTES = 64 << 20;
-/** Directories watched for glob inputs; a pattern over a bigger tree is decided per target. */
+/** Directories, and entries read, for glob inputs; a pattern over a bigger tree is decided per target. */
 const MAX_GLOB_DIRS = 2000;
+const MAX_GLOB_ENTRIES = 50_000;
 /** As the stat cache's: a directory changed within this of its stat may change again unseen. */
 const RACY_WINDOW_NS = 100_000_000n;
 
@@ -200,23 +201,29 @@ export interface Tracked extends Omit<SettledAnswer, 'goals'> {
   /** The outputs among them. */
   outputs: string[];
   guarded: string[];
-  /** Glob inputs, and the fixed directory each is matched under. */
-  globs: Array<{ pattern: string; base: string }>;
+  /** Glob inputs, the fixed directory each is matched under, and how deep below it (undefined: any). */
+  globs: Array<{ pattern: string; base: string; depth: number | undefined }>;
 }
 
 /**
- * The directory a glob is matched under: its leading segments without pattern syntax. Undefined
- * when there is none (a pattern from the root walks the whole tree) or the path is not plain.
+ * Where a glob is matched: the directory of its leading segments without pattern syntax, and how
+ * many levels below it the pattern can reach (undefined: any, for `**`). Undefined when there is
+ * no such directory (a pattern from the root walks the whole tree), or the pattern holds `.` or
+ * `..` segments, even inside braces (fast-glob would match outside the directory).
  */
-export function globBase(pattern: string): string | undefined {
+export function globBase(pattern: string): { base: string; depth: number | undefined } | undefined {
   const segs = pattern.split('/');
+  if (segs.some((s) => s === '' || s === '.' || s.includes('..') || /(^|[{,])\.($|[,}/])/.test(s))) return undefined;
   const fixed: string[] = [];
   for (const s of segs) {
     if (/[*?[\]{}()!+@\\]/.test(s)) break;
-    if (s === '' || s === '.' || s === '..') return undefined;
     fixed.push(s);
   }
-  return fixed.length && fixed.length < segs.length ? fixed.join('/') : undefined;
+  if (!fixed.length || fixed.length === segs.length) return undefined;
+  const rest = segs.slice(fixed.length);
+  // Every '/' after the base may open a level (brace alternatives included): a depth that is
+  // never too small.
+  return { base: fixed.join('/'), depth: rest.some((s) => s.includes('**')) ? undefined : rest.length - 1 };
 }
 
 /** The paths a stamp of these goals watches, or undefined when they cannot be stamped (directories, globs from the root). */
@@ -227,7 +234,7 @@ export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefine
   const guarded = new Set<string>();
   const names: string[] = [];
   const outputs: string[] = [];
-  const globs = new Map<string, string>();
+  const globs = new Map<string, { base: string; depth: number | undefined }>();
   const track = (p: string) => {
     if (!seen.has(p)) {
       seen.add(p);
@@ -245,9 +252,9 @@ export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefine
     for (const p of t.inputs) {
       if (p.endsWith('/')) return undefined;
       if (isGlob(p)) {
-        const base = globBase(p);
-        if (base === undefined) return undefined;
-        globs.set(p, base);
+        const where = globBase(p);
+        if (where === undefined) return undefined;
+        globs.set(p, where);
       } else track(p);
     }
     for (const p of t.outputs) {
@@ -261,7 +268,7 @@ export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefine
       guard(t.log);
     }
   }
-  return { paths, outputs, guarded: [...guarded].sort(), names, targets: closure.size, globs: [...globs].map(([pattern, base]) => ({ pattern, base })) };
+  return { paths, outputs, guarded: [...guarded].sort(), names, targets: closure.size, globs: [...globs].map(([pattern, where]) => ({ pattern, ...where })) };
 }
 
 function sigOf(st: FileStat | undefined): string {
@@ -476,39 +483,48 @@ function kindsOf(tracked: Tracked, paths: string[]): string {
 function globsNow(disk: Disk, hasher: Hasher, tracked: Tracked): { dirs: string[]; dirSigs: string[]; matches: string[] } | undefined {
   const none = { dirs: [], dirSigs: [], matches: [] };
   if (!tracked.globs.length) return none;
-  const dirs = new Set<string>();
-  const stack = [...new Set(tracked.globs.map((g) => g.base))];
+  // Each directory is stat'ed before it is read: an entry added after the stat moves its
+  // signature, so no subdirectory can appear unseen between reading a directory and stat'ing it.
+  const sigs = new Map<string, string>();
+  const depthOf = new Map<string, number>();
+  const stack: Array<{ dir: string; left: number }> = tracked.globs.map((g) => ({ dir: g.base, left: g.depth ?? Infinity }));
+  const now = disk.nowNs();
+  let entries = 0;
   try {
     while (stack.length) {
-      const d = stack.pop()!;
-      if (dirs.has(d)) continue;
-      dirs.add(d);
-      if (dirs.size > MAX_GLOB_DIRS) return undefined;
-      for (const e of disk.entries(d)) {
-        if (e.kind === 'dir') stack.push(`${d}/${e.name}`);
-        else if (e.kind === 'link' && disk.stat(`${d}/${e.name}`)?.isDir) return undefined;
+      const { dir, left } = stack.pop()!;
+      if ((depthOf.get(dir) ?? -1) >= left) continue;
+      depthOf.set(dir, left);
+      if (!sigs.has(dir)) {
+        const st = disk.lstatFull(dir);
+        if (st === undefined || st === 'link' || !st.isDir) return undefined;
+        if (now - st.mtimeNs <= RACY_WINDOW_NS || now - st.ctimeNs <= RACY_WINDOW_NS) return undefined;
+        sigs.set(dir, sigOf(st));
+        if (sigs.size > MAX_GLOB_DIRS) return undefined;
+      }
+      for (const e of disk.entries(dir)) {
+        if (++entries > MAX_GLOB_ENTRIES) return undefined;
+        // fast-glob follows symlinks, to wherever they lead now or later (a dangling one may
+        // resolve tomorrow): not watchable here.
+        if (e.kind === 'link') return undefined;
+        if (e.kind === 'dir' && left > 0) stack.push({ dir: `${dir}/${e.name}`, left: left - 1 });
       }
     }
+    const matches = new Set<string>();
+    const tracked0 = new Set(tracked.paths);
+    for (const { pattern, base } of tracked.globs) {
+      const used = hasher.listing(pattern);
+      if (!used || hasher.listGlob(pattern).join('\n') !== used.join('\n')) return undefined;
+      for (const m of used) {
+        if (!path.posix.normalize(m).startsWith(`${base}/`)) return undefined;
+        if (!tracked0.has(m)) matches.add(m);
+      }
+    }
+    const dirs = [...sigs.keys()].sort();
+    return { dirs, dirSigs: dirs.map((d) => sigs.get(d)!), matches: [...matches] };
   } catch {
-    return undefined; // a prefix that is missing or not a directory: decided per target
+    return undefined; // a prefix that is missing or unreadable: decided per target
   }
-  const sorted = [...dirs].sort();
-  const dirSigs: string[] = [];
-  const now = disk.nowNs();
-  for (const d of sorted) {
-    const st = disk.lstatFull(d);
-    if (st === undefined || st === 'link' || !st.isDir) return undefined;
-    if (now - st.mtimeNs <= RACY_WINDOW_NS || now - st.ctimeNs <= RACY_WINDOW_NS) return undefined;
-    dirSigs.push(sigOf(st));
-  }
-  const matches = new Set<string>();
-  const tracked0 = new Set(tracked.paths);
-  for (const { pattern } of tracked.globs) {
-    const used = hasher.listing(pattern);
-    if (!used || hasher.listGlob(pattern).join('\n') !== used.join('\n')) return undefined;
-    for (const m of used) if (!tracked0.has(m)) matches.add(m);
-  }
-  return { dirs: sorted, dirSigs, matches: [...matches] };
 }
 
 function maybeLink(disk: Disk, p: string): boolean {

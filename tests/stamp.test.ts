@@ -14,7 +14,8 @@ import type { BuildEvent } from '../engine/events.ts';
 import { resolveGoals } from '../engine/graph.ts';
 import { importTargets, validateImported } from '../engine/load.ts';
 import { runBuild } from '../engine/session.ts';
-import { checkStamp, stampKey, type StampCheck } from '../engine/stamp.ts';
+import { Hasher } from '../engine/hash.ts';
+import { checkStamp, stampKey, writeStamp, type StampCheck, type Tracked } from '../engine/stamp.ts';
 
 const OFF = { HUBMAKE_NOOP_SHORTCUT: 'off' };
 
@@ -345,6 +346,78 @@ test('a match added by a later command of the same build, long enough before its
   assert.not.ok(next.settled);
   assert.equal(next.ran, ['early']);
   assert.is(read(root, 'list.txt'), 'a\nlate\n');
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('globs the stamp cannot watch get none: a symlink under the prefix (even dangling), a `..` inside braces', async () => {
+  const linked = tempRoot('hubmake-stamp-globs-links-');
+  write(linked, 'targets/index.ts', `export default [{ outputs: ['deep.txt'], inputs: ['src/**/*.txt'], run: "find -L src -name '*.txt' | sort | xargs cat > deep.txt" }];\n`);
+  write(linked, 'src/a/a.txt', 'a\n');
+  fs.symlinkSync('../ext', path.join(linked, 'src/link'));
+  const braces = tempRoot('hubmake-stamp-globs-braces-');
+  write(braces, 'targets/index.ts', `export default [{ outputs: ['up.txt'], inputs: ['src/{a,../other}/*.txt'], run: 'cat src/a/*.txt other/*.txt > up.txt' }];\n`);
+  write(braces, 'src/a/a.txt', 'a\n');
+  write(braces, 'other/o.txt', 'o\n');
+  for (const root of [linked, braces]) {
+    build(root);
+    await sleep(150);
+    for (let i = 0; i < 2; i++) assert.not.ok(build(root).settled, root);
+  }
+  // The dangling link comes to lead somewhere; a file appears where the braces reach.
+  write(linked, 'ext/n.txt', 'n\n');
+  assert.equal(build(linked).ran, ['deep.txt']);
+  assert.is(read(linked, 'deep.txt'), 'a\nn\n');
+  write(braces, 'other/p.txt', 'p\n');
+  assert.equal(build(braces).ran, ['up.txt']);
+  // Without the link, the same glob is stamped.
+  fs.rmSync(path.join(linked, 'src/link'));
+  fs.rmSync(path.join(linked, 'ext'), { recursive: true });
+  build(linked);
+  await settleGlobs(linked);
+  for (const root of [linked, braces]) fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('a glob without ** watches only the levels it can reach', async () => {
+  const root = tempRoot('hubmake-stamp-globs-depth-');
+  write(root, 'targets/index.ts', `export default [{ outputs: ['list.txt'], inputs: ['top/*.txt'], run: 'cat top/*.txt > list.txt' }];\n`);
+  write(root, 'top/a.txt', 'a\n');
+  write(root, 'top/sub/deep.txt', 'd\n');
+  build(root);
+  await settleGlobs(root);
+  assert.equal((JSON.parse(read(root, '.hubmake/settled.json')) as { dirs: string[] }).dirs, ['top']);
+  write(root, 'top/sub/more.txt', 'm\n');
+  assert.ok(build(root).settled, 'a file the pattern cannot reach moved the stamp');
+  write(root, 'top/b.txt', 'b\n');
+  assert.equal(build(root).ran, ['list.txt']);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('a directory created while the stamp walks the tree is seen by the next check', () => {
+  const root = tempRoot('hubmake-stamp-globs-race-');
+  fs.mkdirSync(path.join(root, 'src/a'), { recursive: true });
+  fs.mkdirSync(path.join(root, '.hubmake'));
+  const old = new Date(Date.now() - 10_000);
+  fs.utimesSync(path.join(root, 'src/a'), old, old);
+  fs.utimesSync(path.join(root, 'src'), old, old);
+  // A writer creates src/new just after src was read, and the walk then takes longer than the racy window.
+  class SlowDisk extends Disk {
+    override entries(rel: string) {
+      const e = super.entries(rel);
+      if (rel === 'src') {
+        fs.mkdirSync(path.join(root, 'src/new'));
+        for (const t = Date.now(); Date.now() - t < 150; );
+      }
+      return e;
+    }
+  }
+  const disk = new SlowDisk(root);
+  const hasher = new Hasher(disk, new Map());
+  hasher.expandGlob('src/**/*.txt');
+  const tracked: Tracked = { paths: [], outputs: [], guarded: [], names: ['t'], targets: 1, globs: [{ pattern: 'src/**/*.txt', base: 'src', depth: undefined }] };
+  writeStamp(path.join(root, '.hubmake'), disk, hasher, 'K', [], tracked);
+  write(root, 'src/new/x.txt', 'x\n');
+  const check = checkStamp(path.join(root, '.hubmake'), new Disk(root), 'K');
+  assert.ok(check === undefined || check.changed.length > 0, 'the stamp answered although src/new/x.txt now matches');
   fs.rmSync(root, { recursive: true, force: true });
 });
 
