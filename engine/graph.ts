@@ -193,6 +193,16 @@ function topoOrder(targets: Target[], depsOf: Map<string, string[]>): string[] {
  * Goals → the set of targets to consider (goals and everything they depend on).
  * A goal is a target name, an output path, or a glob over target names.
  */
+/** The goals' targets that do work (not aliases), in dependency order. */
+export function* goalTargets(g: Graph, closure: Set<string>): Generator<Target> {
+  const whole = closure.size === g.targets.length;
+  for (const name of g.order) {
+    if (!whole && !closure.has(name)) continue;
+    const t = g.byName.get(name)!;
+    if (!t.alias) yield t;
+  }
+}
+
 export function resolveGoals(graph: Graph, goals: string[]): { goals: string[]; closure: Set<string> } {
   let roots: string[];
   if (goals.length === 0) roots = graph.byName.has('default') ? ['default'] : graph.targets.map((t) => t.name);

@@ -11,6 +11,14 @@ import { ReadAhead, ReadAheadError } from './read-ahead.ts';
 
 /** File-system timestamps advance in ticks; stay clear of one generously. */
 const RACY_WINDOW_NS = 100_000_000n;
+
+/**
+ * Changed so recently (mtime or ctime within the window of `now`) that a change in the same
+ * timestamp tick could still follow unseen: its stat cannot vouch for it (files and directories).
+ */
+export function racy(st: { mtimeNs: bigint; ctimeNs: bigint }, now: bigint): boolean {
+  return now - st.mtimeNs <= RACY_WINDOW_NS || now - st.ctimeNs <= RACY_WINDOW_NS;
+}
 /**
  * Read size for hashing. 128 KiB reads stay in the CPU's cache between the read and the hash:
  * 1 GiB warm hashed ~5% faster than with 4 MiB reads (1,490 against 1,410 MB/s, interleaved runs,
@@ -40,8 +48,8 @@ export class Hasher {
   /** Stats served by the worker that took them ahead (engine/prefetch.ts). */
   statsAhead = 0;
   private readonly memo = new Map<string, string>();
-  /** Each glob's match set as this build listed it (joined); '' marks one listed twice differently. */
-  private readonly listings = new Map<string, string>();
+  /** Each glob's match set as this build listed it; null when it listed two different ones. */
+  private readonly listings = new Map<string, string[] | null>();
   private dirty = false;
 
   constructor(private readonly disk: Disk, private readonly cache: Map<string, StatEntry>, private prefetch?: StatPrefetch) {}
@@ -90,7 +98,7 @@ export class Hasher {
       const used = this.memo.get(rel);
       if (!e || e[6] === 1 || used === undefined || used !== e[5]) continue;
       const st = this.disk.stat(rel);
-      if (!st?.isFile || now - st.mtimeNs <= RACY_WINDOW_NS || now - st.ctimeNs <= RACY_WINDOW_NS) continue;
+      if (!st?.isFile || racy(st, now)) continue;
       if ((budget -= st.size) < 0) return;
       let h: string;
       try {
@@ -142,7 +150,7 @@ export class Hasher {
     this.hashedFiles++;
     this.hashedBytes += st.size;
     const now = this.disk.nowNs();
-    const trusted: 0 | 1 = now - st.mtimeNs > RACY_WINDOW_NS && now - st.ctimeNs > RACY_WINDOW_NS ? 1 : 0;
+    const trusted: 0 | 1 = racy(st, now) ? 0 : 1;
     this.cache.set(rel, [st.dev, st.ino, st.size, mt, ct, h, trusted]);
     this.dirty = true;
     return h;
@@ -165,22 +173,25 @@ export class Hasher {
   expandGlob(pattern: string): string[] {
     const matches = this.listGlob(pattern);
     // The settled stamp compares a listing taken after the build with the one its decisions used.
-    const joined = '\n' + matches.join('\n');
     const before = this.listings.get(pattern);
-    this.listings.set(pattern, before === undefined || before === joined ? joined : '');
+    if (before === undefined) this.listings.set(pattern, matches);
+    else if (before && !sameList(before, matches)) this.listings.set(pattern, null);
     return matches;
   }
 
   /** The match set this build used for a glob: undefined when it did not list it, or listed two different ones. */
   listing(pattern: string): string[] | undefined {
-    const l = this.listings.get(pattern);
-    return l ? l.slice(1).split('\n').filter(Boolean) : undefined;
+    return this.listings.get(pattern) ?? undefined;
   }
 
   /** Lists a glob now, without recording it. */
   listGlob(pattern: string): string[] {
     return fastGlob().sync(pattern, { cwd: this.disk.root, dot: false, onlyFiles: true, ignore: ['.hubmake/**', 'node_modules/**'] }).sort();
   }
+}
+
+export function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /**

@@ -11,7 +11,7 @@
 // module. (Before that, the hasher's memo asks for each path once.)
 import { Worker } from 'node:worker_threads';
 import { isNormalRel, type FileStat } from './disk.ts';
-import type { Graph } from './graph.ts';
+import { goalTargets, type Graph } from './graph.ts';
 import { isGlob } from './spec.ts';
 
 /** Below this many paths, starting a thread (~50 ms to its first stat) costs more than it saves. */
@@ -68,7 +68,6 @@ export class StatPrefetch {
    * one stat). No thread is started for fewer than `min` files (`started` says).
    */
   constructor(root: string, g: Graph, closure: Set<string>, knownFresh: Set<string> | undefined, min = PREFETCH_MIN_PATHS) {
-    const whole = closure.size === g.targets.length;
     const paths: string[] = [];
     const index = this.index;
     const add = (p: string) => {
@@ -78,10 +77,8 @@ export class StatPrefetch {
       }
     };
     if (root !== '/' && (closure.size - (knownFresh?.size ?? 0)) * 2 >= min) {
-      for (const name of g.order) {
-        if ((!whole && !closure.has(name)) || knownFresh?.has(name)) continue;
-        const t = g.byName.get(name)!;
-        if (t.alias) continue;
+      for (const t of goalTargets(g, closure)) {
+        if (knownFresh?.has(t.name)) continue;
         for (const p of t.inputs) if (!isGlob(p) && !p.endsWith('/')) add(p);
         for (const p of t.outputs) if (!p.endsWith('/')) add(p);
       }

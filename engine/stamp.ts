@@ -32,8 +32,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic, type Disk, type FileStat } from './disk.ts';
-import type { Graph } from './graph.ts';
-import { hashFileBytes, MISSING, type Hasher } from './hash.ts';
+import { goalTargets, type Graph } from './graph.ts';
+import { hashFileBytes, MISSING, racy, sameList, type Hasher } from './hash.ts';
 import { isGlob } from './spec.ts';
 import { LOG } from './state.ts';
 
@@ -45,8 +45,6 @@ const MAX_RACY_BYTES = 64 << 20;
 /** Directories, and entries read, for glob inputs; a pattern over a bigger tree is decided per target. */
 const MAX_GLOB_DIRS = 2000;
 const MAX_GLOB_ENTRIES = 50_000;
-/** As the stat cache's: a directory changed within this of its stat may change again unseen. */
-const RACY_WINDOW_NS = 100_000_000n;
 
 /** What a build answered by the stamp reports: its goals, its targets, and the non-alias ones in order. */
 export interface SettledAnswer {
@@ -228,7 +226,6 @@ export function globBase(pattern: string): { base: string; depth: number | undef
 
 /** The paths a stamp of these goals watches, or undefined when they cannot be stamped (directories, globs from the root). */
 export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefined {
-  const whole = closure.size === g.targets.length;
   const seen = new Set<string>();
   const paths: string[] = [];
   const guarded = new Set<string>();
@@ -244,11 +241,8 @@ export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefine
   const guard = (p: string) => {
     for (let d = path.posix.dirname(p); d !== '.' && d !== '/' && !guarded.has(d); d = path.posix.dirname(d)) guarded.add(d);
   };
-  for (const name of g.order) {
-    if (!whole && !closure.has(name)) continue;
-    const t = g.byName.get(name)!;
-    if (t.alias) continue;
-    names.push(name);
+  for (const t of goalTargets(g, closure)) {
+    names.push(t.name);
     for (const p of t.inputs) {
       if (p.endsWith('/')) return undefined;
       if (isGlob(p)) {
@@ -498,7 +492,7 @@ function globsNow(disk: Disk, hasher: Hasher, tracked: Tracked): { dirs: string[
       if (!sigs.has(dir)) {
         const st = disk.lstatFull(dir);
         if (st === undefined || st === 'link' || !st.isDir) return undefined;
-        if (now - st.mtimeNs <= RACY_WINDOW_NS || now - st.ctimeNs <= RACY_WINDOW_NS) return undefined;
+        if (racy(st, now)) return undefined;
         sigs.set(dir, sigOf(st));
         if (sigs.size > MAX_GLOB_DIRS) return undefined;
       }
@@ -514,7 +508,7 @@ function globsNow(disk: Disk, hasher: Hasher, tracked: Tracked): { dirs: string[
     const tracked0 = new Set(tracked.paths);
     for (const { pattern, base } of tracked.globs) {
       const used = hasher.listing(pattern);
-      if (!used || hasher.listGlob(pattern).join('\n') !== used.join('\n')) return undefined;
+      if (!used || !sameList(hasher.listGlob(pattern), used)) return undefined;
       for (const m of used) {
         if (!path.posix.normalize(m).startsWith(`${base}/`)) return undefined;
         if (!tracked0.has(m)) matches.add(m);
