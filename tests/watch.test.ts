@@ -127,9 +127,11 @@ test('watch: Ctrl-C during a long command kills its process group, saves state, 
   try {
     await w.waitFor(0, (e) => e.type === 'start' && e.target === 'out/long.txt', 'the long command');
     await w.waitFor(0, (e) => e.type === 'finish' && e.target === 'out/quick.txt', 'the quick target');
-    for (let i = 0; i < 50 && !fs.existsSync(path.join(r, 'out/long.pid')); i++) await w.quiet(100);
-    const pid = Number(read(r, 'out/long.pid'));
-    assert.ok(pid > 0);
+    // The shell creates the pid file before it writes the pid: wait for the number, not the file.
+    const pidOf = () => { try { return Number(read(r, 'out/long.pid').trim()) || 0; } catch { return 0; } };
+    for (let i = 0; i < 100 && pidOf() === 0; i++) await w.quiet(100);
+    const pid = pidOf();
+    assert.ok(pid > 0, `the long command wrote its background child's pid (${JSON.stringify(fs.existsSync(path.join(r, 'out/long.pid')) ? read(r, 'out/long.pid') : null)})`);
     const code = await w.interrupt();
     assert.is(code, 130, w.stderr);
     assert.not.ok(fs.existsSync(path.join(r, '.hubmake/lock')), 'lock released');
