@@ -154,13 +154,14 @@ class Builder {
   }
 
   private freshOutcome(t: Target, rec: SuccessRecord | undefined, status: 'fresh' | 'kept' = 'fresh'): TargetOutcome {
-    const oc = this.outcome(t, status);
-    // Set field by field: Object.assign of a literal measured 1.4 µs per target at 100,000.
-    if (rec) {
-      oc.buildId = rec.b;
-      oc.durationMs = rec.ms;
-      oc.exitCode = 0;
-    }
+    if (!rec) return this.outcome(t, status);
+    // One literal holding the record's fields. Added one by one to outcome()'s literal, they cost
+    // ~1 KB of heap per target, most of it promoted to the old space before it died (heap
+    // sampling of a 100,000-target no-op: ~100 MB against ~15 MB; 2.5 s against 2.05 s).
+    const oc: TargetOutcome = { name: t.name, status, outputs: t.outputs, deps: this.o.graph.depsOf.get(t.name)!, buildId: rec.b, durationMs: rec.ms, exitCode: 0 };
+    if (typeof t.run === 'string') oc.command = t.run;
+    else if (t.run) oc.command = `action ${t.name}`;
+    if (t.log) oc.log = t.log;
     return oc;
   }
 
