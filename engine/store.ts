@@ -314,7 +314,14 @@ export function writeJsonAtomic(abs: string, value: unknown): void {
   writeFileAtomic(abs, JSON.stringify(value));
 }
 
+/**
+ * A JSON document, or undefined when it is absent or unreadable. Absence is the usual answer (a
+ * clean build looks up a cache entry and a preserved manifest for every target), so it is asked of
+ * a stat that throws nothing: a failed read throws, and building that exception cost ~25 µs, half
+ * a second of a 10,000-target clean build.
+ */
 export function readJson(abs: string): unknown {
+  if (!fs.statSync(abs, { throwIfNoEntry: false })) return undefined;
   try {
     return JSON.parse(fs.readFileSync(abs, 'utf8'));
   } catch {
