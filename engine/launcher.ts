@@ -1,6 +1,10 @@
-// The command launcher: a small long-lived bash that forks the build's commands, so the build's
-// node process never forks per command. libuv forks synchronously on node's main thread, and a
-// fork copies the page tables of the whole process: 1.3 ms from a 54 MB node, 2.6 ms from a
+// The command launcher: a small long-lived process that starts the build's commands, so the
+// build's node process never forks per command. Two programs speak its protocol: the C one
+// (engine/launcher.c, spawning with posix_spawn; compiled by `npm install` where a C compiler is)
+// and the bash script below, the fallback. What follows is the bash launcher's story; the C
+// launcher writes the same frames and gives the commands the same environment.
+//
+// Why a launcher: libuv forks synchronously on node's main thread, and a fork copies the page tables of the whole process: 1.3 ms from a 54 MB node, 2.6 ms from a
 // 300 MB one, ~3.6 ms per command in a 10,000-target build — the main thread was saturated and
 // -j2 did not help. A fork of a 4 MB bash is a fraction of that and happens in another process.
 //
@@ -21,9 +25,10 @@
 // so no command's output forges a frame by accident. A command has ended once its process group
 // no longer holds the pipe open (see settle), as child_process's 'close' waited for all holders.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { HAS_PROC, pgidOf, procState } from './proc.ts';
 
 /** What a command run through the launcher ended with, as child_process reports it. */
@@ -46,7 +51,44 @@ export interface LaunchJob {
 const RESTORED = ['SHLVL', 'LC_ALL', 'PWD', 'OLDPWD', 'BASH_ENV'] as const;
 
 /**
- * Whether the launcher can give its commands exactly this environment. Not when it holds what
+ * Which launcher starts the commands: the native one (engine/launcher.c, compiled by `npm install`
+ * into dist/engine/hubmake-launcher) or the bash script below. Both speak the same frames.
+ */
+export type LauncherProgram = { kind: 'native'; path: string } | { kind: 'bash' };
+
+/** The native launcher beside the compiled engine, checked against its source (sha256 of engine/launcher.c). */
+function nativeProgram(): string | undefined {
+  // From the sources this module is engine/launcher.ts; from the bundle, dist/engine/cli.cjs.
+  for (const [bin, src] of [['../dist/engine/hubmake-launcher', './launcher.c'], ['./hubmake-launcher', '../../engine/launcher.c']] as const) {
+    try {
+      const binPath = fileURLToPath(new URL(bin, import.meta.url));
+      const built = fs.readFileSync(`${binPath}.source-sha256`, 'utf8').trim();
+      const now = createHash('sha256').update(fs.readFileSync(fileURLToPath(new URL(src, import.meta.url)))).digest('hex');
+      // A binary compiled from another version of the source may speak another protocol.
+      if (built === now) return binPath;
+    } catch { /* not built here (no C compiler at install), or not this layout */ }
+  }
+  return undefined;
+}
+
+let native: { path: string | undefined } | undefined;
+
+/**
+ * The launcher for a build's commands, or undefined when they are spawned directly:
+ * HUBMAKE_LAUNCHER=off, or the bash launcher in an environment it cannot pass on (launchable).
+ * HUBMAKE_LAUNCHER=bash uses the bash launcher although the native one is built.
+ */
+export function launcherFor(env: NodeJS.ProcessEnv): LauncherProgram | undefined {
+  if (env.HUBMAKE_LAUNCHER === 'off') return undefined;
+  if (env.HUBMAKE_LAUNCHER !== 'bash') {
+    native ??= { path: nativeProgram() };
+    if (native.path) return { kind: 'native', path: native.path };
+  }
+  return launchable(env) ? { kind: 'bash' } : undefined;
+}
+
+/**
+ * Whether the bash launcher can give its commands exactly this environment. Not when it holds what
  * changes the launcher bash itself: SHELLOPTS/BASHOPTS (options it would apply, then export
  * changed: job control on), POSIXLY_CORRECT, or exported functions (they would shadow the
  * builtins it uses, and come back re-serialised). Such builds spawn their commands directly.
@@ -150,21 +192,26 @@ export class Launcher {
   readonly pid: number | undefined;
 
   /** onDead(unexpected): it exited without being closed, or could not start. */
-  constructor(cwd: string, env: NodeJS.ProcessEnv, mark: string, private readonly onDead: (unexpected: boolean) => void) {
+  constructor(cwd: string, env: NodeJS.ProcessEnv, mark: string, private readonly onDead: (unexpected: boolean) => void, program: LauncherProgram = { kind: 'bash' }) {
     this.token = Buffer.from(`\x01hubmake-${randomBytes(12).toString('hex')}:`);
     this.reader = new FrameReader(this.token, (b) => this.output(b), (kind, rest) => this.frame(kind, rest));
-    const restored = RESTORED.map((v) => (env[v] === undefined ? 'u' : `s${env[v]}`));
-    const own = { ...env };
-    delete own.BASH_ENV;
-    // --norc: its stdin is a socket, and bash sources ~/.bashrc when it thinks sshd started it.
-    this.child = spawn('/bin/bash', ['--norc', '--noprofile', '-c', SCRIPT, LAUNCHER_NAME, mark, ...restored], {
-      cwd,
-      env: own,
-      // Its own process group: Ctrl-C at the terminal reaches the build, which stops the
-      // commands' groups itself; the launcher then ends with its stdin.
-      detached: true,
-      stdio: ['pipe', 'pipe', 'ignore', 'pipe'],
-    });
+    // Its own process group (detached): Ctrl-C at the terminal reaches the build, which stops the
+    // commands' groups itself; the launcher then ends with its stdin.
+    if (program.kind === 'native') {
+      // It changes nothing of its environment, so the commands get the build's as it is.
+      this.child = spawn(program.path, [mark], { cwd, env, argv0: LAUNCHER_NAME, detached: true, stdio: ['pipe', 'pipe', 'ignore'] });
+    } else {
+      const restored = RESTORED.map((v) => (env[v] === undefined ? 'u' : `s${env[v]}`));
+      const own = { ...env };
+      delete own.BASH_ENV;
+      // --norc: its stdin is a socket, and bash sources ~/.bashrc when it thinks sshd started it.
+      this.child = spawn('/bin/bash', ['--norc', '--noprofile', '-c', SCRIPT, LAUNCHER_NAME, mark, ...restored], {
+        cwd,
+        env: own,
+        detached: true,
+        stdio: ['pipe', 'pipe', 'ignore', 'pipe'],
+      });
+    }
     this.pid = this.child.pid;
     endsWithProcess(this, this.child);
     this.child.unref();
@@ -420,7 +467,7 @@ export class LauncherPool {
 
   private readonly env: NodeJS.ProcessEnv;
 
-  constructor(private readonly cwd: string, env: NodeJS.ProcessEnv, private readonly mark: string, private readonly idleMs = 500) {
+  constructor(private readonly cwd: string, env: NodeJS.ProcessEnv, private readonly mark: string, private readonly idleMs = 500, readonly program: LauncherProgram = { kind: 'bash' }) {
     // A copy: its launchers pass on the environment as it was when they started.
     this.env = { ...env };
   }
@@ -445,7 +492,7 @@ export class LauncherPool {
       const fresh: Launcher = new Launcher(this.cwd, this.env, this.mark, (unexpected) => {
         if (unexpected) this.broken = true;
         this.all.delete(fresh);
-      });
+      }, this.program);
       fresh.onFree = (x) => {
         this.free.push(x);
         if (this.free.length === this.all.size) this.arm();

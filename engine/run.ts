@@ -7,7 +7,7 @@ import type { Action, ActionContext, TargetOutcome } from './types.ts';
 import type { Target } from './spec.ts';
 import type { SlurmExecutor } from './executors/slurm.ts';
 import { pgidOf, procStart, procState } from './proc.ts';
-import { LauncherPool, launchable, type LaunchExit } from './launcher.ts';
+import { LauncherPool, launcherFor, type LaunchExit } from './launcher.ts';
 
 export interface RunResult {
   ok: boolean;
@@ -181,8 +181,9 @@ function launcherPool(root: string, env: NodeJS.ProcessEnv): LauncherPool | unde
   pool?.close();
   pools.delete(root);
   // HUBMAKE_LAUNCHER=off spawns every command from this process, as before the launcher.
-  if (env.HUBMAKE_LAUNCHER === 'off' || !launchable(env)) return undefined;
-  const fresh = new LauncherPool(root, env, runMark(root));
+  const program = launcherFor(env);
+  if (!program) return undefined;
+  const fresh = new LauncherPool(root, env, runMark(root), undefined, program);
   pools.set(root, fresh);
   return fresh;
 }

@@ -3,6 +3,7 @@
 // from, which build.ts checks before it uses the bundle (engine/compiled.ts). Packages stay
 // external: they resolve from node_modules as they do from the sources. Plain JavaScript, so it
 // runs before anything else is set up.
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -58,6 +59,23 @@ await esbuild.build({
   outfile: path.join(tmp, 'globs.cjs'),
   logLevel: 'warning',
 });
+// The native command launcher (engine/launcher.c), when a C compiler is there: $CC, cc or gcc.
+// Without one the build starts its commands through the bash launcher (engine/launcher.ts). The
+// source's sha256 goes beside the binary: the engine uses no binary of another source version.
+const launcherSrc = path.join(project, 'engine/launcher.c');
+let launcher = 'no C compiler ($CC, cc, gcc): commands start through the bash launcher';
+for (const cc of [process.env.CC, 'cc', 'gcc'].filter(Boolean)) {
+  const bin = path.join(tmp, 'hubmake-launcher');
+  const r = spawnSync(cc, ['-O2', '-o', bin, launcherSrc], { encoding: 'utf8' });
+  if (r.error) continue;
+  if (r.status !== 0) {
+    launcher = `${cc} could not compile engine/launcher.c, so commands start through the bash launcher:\n${r.stderr}`;
+    break;
+  }
+  fs.writeFileSync(`${bin}.source-sha256`, crypto.createHash('sha256').update(fs.readFileSync(launcherSrc)).digest('hex') + '\n');
+  launcher = `native launcher compiled with ${cc}`;
+  break;
+}
 const sources = {};
 for (const rel of Object.keys(res.metafile.inputs).sort()) {
   sources[rel] = crypto.createHash('sha256').update(fs.readFileSync(path.join(project, rel))).digest('hex');
@@ -67,4 +85,4 @@ const old = `${out}.old-${process.pid}`;
 if (fs.existsSync(out)) fs.renameSync(out, old);
 fs.renameSync(tmp, out);
 fs.rmSync(old, { recursive: true, force: true });
-console.log(`bundle: ${Object.keys(sources).length} sources → ${path.relative(project, out)}`);
+console.log(`bundle: ${Object.keys(sources).length} sources → ${path.relative(project, out)}; ${launcher}`);

@@ -1,0 +1,235 @@
+// The native command launcher: what engine/launcher.ts's bash script does, without a shell between
+// the build and its commands. `npm install` / `npm ci` compile it (scripts/bundle.mjs) when a C
+// compiler is there; without one, the bash launcher runs the commands.
+//
+// Why: a launcher must start a process per command, and bash does it by forking itself (a copy
+// of its page tables, its job table, a SIGCHLD trap that runs `jobs -l`) before the command's
+// exec. posix_spawn here is a vfork and an exec, as GNU make's is: bench/spawn.ts measures the
+// two side by side.
+//
+// Protocol (the same frames as the bash launcher's, read by FrameReader):
+//   stdin: <token>\0, then per command 'x'<simple command>\0 or 'b'<any command>\0
+//   stdout, which is also each command's stdout and stderr:
+//     <token>B\n            a command starts (bytes from here on are its output)
+//     <token>P<pid>\n       its pid, also its process group
+//     <token>J<report>\n<token>K\n   "[1]+ <pid> Exit <n>" or "[1]+ <pid> Signal <n>"
+//     <token>E<status>\n    its exit code, or 128 + the signal that killed it
+// argv[1] is the orphan mark, given to the commands as HUBMAKE_RUN and not carried by the
+// launcher itself (a later build would take it for an orphaned command).
+//
+// What a command sees is what `bash -c 'set -eo pipefail;<cmd>'` spawned directly gives it: the
+// environment as the build passed it, stdin from /dev/null, stdout and stderr into the pipe, its
+// own process group, default signal dispositions. A simple command ('x': one program and plain
+// words) is spawned without bash, as bash -c would exec it in place: PWD set to the working
+// directory when the build's PWD does not name it, SHLVL as bash leaves it (a number of up to
+// three digits, or 0). A program that cannot be spawned goes to bash -c, so its message and
+// status are bash's ("command not found", 127).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static const char *token;
+
+/* Writes all of buf to stdout (the pipe the build reads), or exits: the build has gone. */
+static void out(const char *buf, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(1, buf, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      _exit(1);
+    }
+    buf += w;
+    n -= (size_t)w;
+  }
+}
+
+/* One frame: the token, the kind, the text. The frame and its text are at most a few dozen bytes. */
+static void frame(char kind, const char *text) {
+  char buf[512];
+  int n = snprintf(buf, sizeof buf, "%s%c%s\n", token, kind, text);
+  if (n > 0) out(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+/* Whether the variable `name` is the entry e ("name=value"). */
+static int is_var(const char *e, const char *name) {
+  size_t n = strlen(name);
+  return strncmp(e, name, n) == 0 && e[n] == '=';
+}
+
+/* SHLVL as bash -c leaves it for a command it execs in place: its value when that is a number of
+   one to three digits (leading zeros dropped), otherwise 0. */
+static void shlvl(char *dst, size_t cap) {
+  const char *v = getenv("SHLVL");
+  size_t n = v ? strlen(v) : 0;
+  int ok = n >= 1 && n <= 3;
+  for (size_t i = 0; ok && i < n; i++) ok = v[i] >= '0' && v[i] <= '9';
+  snprintf(dst, cap, "SHLVL=%d", ok ? atoi(v) : 0);
+}
+
+/* Whether $PWD names the working directory (bash's `[[ $PWD -ef . ]]`). */
+static int pwd_names_cwd(void) {
+  const char *p = getenv("PWD");
+  struct stat a, b;
+  if (!p || !*p || stat(p, &a) != 0 || stat(".", &b) != 0) return 0;
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* The environment of one command: the launcher's own (the build's), with the orphan mark, and
+   for a program spawned without bash the PWD and SHLVL bash would give it. */
+static char **command_env(const char *mark_var, int simple, char *pwd_var, char *shlvl_var) {
+  size_t n = 0;
+  while (environ[n]) n++;
+  char **env = malloc((n + 4) * sizeof *env);
+  if (!env) return NULL;
+  size_t k = 0;
+  int set_pwd = simple && !pwd_names_cwd();
+  for (size_t i = 0; i < n; i++) {
+    const char *e = environ[i];
+    if (is_var(e, "HUBMAKE_RUN")) continue;
+    if (simple && is_var(e, "SHLVL")) continue;
+    if (set_pwd && is_var(e, "PWD")) continue;
+    env[k++] = (char *)e;
+  }
+  env[k++] = (char *)mark_var;
+  if (simple) {
+    shlvl(shlvl_var, 32);
+    env[k++] = shlvl_var;
+    if (set_pwd) {
+      char cwd[4096];
+      if (getcwd(cwd, sizeof cwd)) {
+        snprintf(pwd_var, 4100, "PWD=%s", cwd);
+        env[k++] = pwd_var;
+      }
+    }
+  }
+  env[k] = NULL;
+  return env;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: hubmake-launcher <orphan mark> (commands on stdin, from hubmake only)\n");
+    return 2;
+  }
+  signal(SIGPIPE, SIG_DFL);
+  char *mark_var = malloc(strlen(argv[1]) + 16);
+  if (!mark_var) return 1;
+  sprintf(mark_var, "HUBMAKE_RUN=%s", argv[1]);
+
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n = getdelim(&line, &cap, '\0', stdin);
+  if (n <= 1) return 0;
+  token = strndup(line, (size_t)n - 1);
+  if (!token) return 1;
+
+  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (devnull < 0) return 1;
+
+  static char pwd_var[4100], shlvl_var[32];
+  while ((n = getdelim(&line, &cap, '\0', stdin)) > 0) {
+    if (line[n - 1] == '\0') n--;
+    line[n] = '\0';
+    if (n < 1) continue;
+    const int simple = line[0] == 'x';
+    const char *cmd = line + 1;
+    frame('B', "");
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, devnull, 0);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setpgroup(&at, 0);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+#ifdef __GLIBC__
+    // glibc's sigfillset leaves out the two signals it keeps for itself (32 and 33), and its
+    // posix_spawn then sets them to SIG_IGN in the child, which the exec keeps: every command and
+    // everything it starts would ignore them. Their bits are set by hand so they are reset to
+    // SIG_DFL too, as for a command node spawns.
+    for (int sig = 32; sig <= 33; sig++) {
+      unsigned long *w = (unsigned long *)&all;
+      w[(sig - 1) / (8 * sizeof *w)] |= 1UL << ((sig - 1) % (8 * sizeof *w));
+    }
+#endif
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+    pid_t pid = -1;
+    int err = -1;
+    if (simple) {
+      // The words of a simple command are separated by single spaces (engine/launcher.ts SIMPLE).
+      char *copy = strdup(cmd);
+      size_t words = 1;
+      for (const char *p = cmd; *p; p++) words += *p == ' ';
+      char **args = copy ? malloc((words + 1) * sizeof *args) : NULL;
+      char **env = args ? command_env(mark_var, 1, pwd_var, shlvl_var) : NULL;
+      if (env) {
+        size_t w = 0;
+        for (char *s = copy, *save = NULL, *t = strtok_r(s, " ", &save); t; t = strtok_r(NULL, " ", &save)) args[w++] = t;
+        args[w] = NULL;
+        err = posix_spawnp(&pid, args[0], &fa, &at, args, env);
+      }
+      free(env);
+      free(args);
+      free(copy);
+    }
+    if (err != 0) {
+      size_t len = strlen(cmd);
+      char *script = malloc(len + 32);
+      char **env = command_env(mark_var, 0, pwd_var, shlvl_var);
+      if (script && env) {
+        memcpy(script, "set -eo pipefail;", 17);
+        memcpy(script + 17, cmd, len + 1);
+        char *args[] = {"/bin/bash", "-c", script, NULL};
+        err = posix_spawn(&pid, "/bin/bash", &fa, &at, args, env);
+      }
+      free(env);
+      free(script);
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+
+    char text[128];
+    int status;
+    if (err != 0) {
+      // Not even bash could be started: say so in the command's output, as bash would.
+      char msg[256];
+      int m = snprintf(msg, sizeof msg, "hubmake-launcher: cannot start /bin/bash: %s\n", strerror(err));
+      if (m > 0) out(msg, (size_t)m);
+      status = 127;
+      snprintf(text, sizeof text, "[1]+ 0 Exit %d", status);
+    } else {
+      snprintf(text, sizeof text, "%d", (int)pid);
+      frame('P', text);
+      int st = 0;
+      while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+      if (WIFSIGNALED(st)) {
+        status = 128 + WTERMSIG(st);
+        snprintf(text, sizeof text, "[1]+ %d Signal %d", (int)pid, WTERMSIG(st));
+      } else {
+        status = WEXITSTATUS(st);
+        snprintf(text, sizeof text, "[1]+ %d Exit %d", (int)pid, status);
+      }
+    }
+    frame('J', text);
+    frame('K', "");
+    snprintf(text, sizeof text, "%d", status);
+    frame('E', text);
+  }
+  return 0;
+}
