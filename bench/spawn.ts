@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CORES, REPO, benchDir, ms, mustSucceed, run, table } from './lib/measure.ts';
-import { LAUNCHER_NAME, LauncherPool, SCRIPT } from '../engine/launcher.ts';
+import { LAUNCHER_NAME, LauncherPool, launcherFor, SCRIPT, type LauncherProgram } from '../engine/launcher.ts';
 
 async function viaZx(cmd: string, cwd: string): Promise<void> {
   const { $ } = await import('zx');
@@ -29,9 +29,9 @@ function viaSpawn(cmd: string, cwd: string): Promise<void> {
   });
 }
 
-/** The engine's launcher pool: one bash per running command, forking it. */
-function bashLauncher(dir: string): { run: (cmd: string) => Promise<void>; close: () => void } {
-  const pool = new LauncherPool(dir, process.env, 'bench', 60_000);
+/** The engine's launcher pool: one launcher per running command (bash forking it, or the C program spawning it). */
+function poolLauncher(dir: string, program: LauncherProgram): { run: (cmd: string) => Promise<void>; close: () => void } {
+  const pool = new LauncherPool(dir, process.env, 'bench', 60_000, program);
   return {
     run: async (cmd) => {
       const r = await pool.run({ cmd, onOutput: () => {}, onPid: () => {} });
@@ -93,7 +93,7 @@ async function timeMany(fn: (cmd: string, cwd: string) => Promise<void>, count: 
 }
 
 /** Shell scripts running `count` copies of `cp a bK` in `jobs` parallel streams, without node. */
-function floors(dir: string, count: number, jobs: number): Array<[string, string]> {
+function floors(dir: string, count: number, jobs: number, native: string | undefined): Array<[string, string]> {
   const per = Math.ceil(count / jobs);
   const streams = Array.from({ length: jobs }, (_, j) => j);
   let mk = '.PHONY: all\nall:';
@@ -108,11 +108,13 @@ function floors(dir: string, count: number, jobs: number): Array<[string, string
   }
   const loop = `for ((i = 0; i < ${per}; i++)); do ( exec cp a e$((i % 50)) ) & wait $!; done`;
   const launcher = (j: number) => `/bin/bash --norc --noprofile -c "$HUBMAKE_BENCH_SCRIPT" ${LAUNCHER_NAME} bench u u u u u < launcher-input-${j} 3</dev/null >/dev/null`;
-  return [
+  const rows: Array<[string, string]> = [
     ['make (forks itself, execs cp; no node)', `make -s -j${jobs} -f Makefile.floor`],
     ['bash loop: ( exec cp ) & wait (no node)', streams.map(() => `( ${loop} ) &`).join(' ') + ' wait'],
     ['launcher script alone, fed from a file (no node)', streams.map((j) => `${launcher(j)} &`).join(' ') + ' wait'],
   ];
+  if (native) rows.push(['C launcher alone, fed from a file (no node)', streams.map((j) => `'${native}' bench < launcher-input-${j} >/dev/null &`).join(' ') + ' wait']);
+  return rows;
 }
 
 export interface SpawnResult { count: number; ballastMb: number; rssMb: number; rows: Array<{ how: string; jobs: number; ms: number; perCommandMs: number }>; zxImportMs: number[] }
@@ -131,23 +133,31 @@ export async function runSpawn(count: number, log: (s: string) => void, ballastM
   const rssMb = process.memoryUsage().rss / 2 ** 20;
   await viaZx('true', dir); // load zx outside the timing
   const rows: SpawnResult['rows'] = [];
-  const bash = bashLauncher(dir);
+  const bash = poolLauncher(dir, { kind: 'bash' });
+  const program = launcherFor({});
+  const native = program?.kind === 'native' ? program.path : undefined;
+  if (!native) log('spawn: no C launcher is built (no C compiler at npm install?): its rows are skipped');
+  const c = native ? poolLauncher(dir, { kind: 'native', path: native }) : undefined;
   const nodeL = nodeLauncher(dir);
   await bash.run('true');
+  await c?.run('true');
   await nodeL.run('true');
+  const ways: Array<readonly [string, (cmd: string, cwd: string) => Promise<void>]> = [['zx', viaZx], ['child_process.spawn', viaSpawn], ['node launcher (prototype)', (cmd: string) => nodeL.run(cmd)], ['bash launcher (engine/launcher.ts)', (cmd: string) => bash.run(cmd)]];
+  if (c) ways.push(['C launcher (engine/launcher.c)', (cmd: string) => c.run(cmd)]);
   for (const jobs of [1, CORES]) {
-    for (const [how, fn] of [['zx', viaZx], ['child_process.spawn', viaSpawn], ['node launcher (prototype)', (cmd: string) => nodeL.run(cmd)], ['bash launcher (engine/launcher.ts)', (cmd: string) => bash.run(cmd)]] as const) {
+    for (const [how, fn] of ways) {
       const t = await timeMany(fn, count, jobs, dir);
       rows.push({ how, jobs, ms: t, perCommandMs: t / count });
     }
   }
   bash.close();
+  c?.close();
   nodeL.close();
   // What any launcher must pay, measured without node: make forking itself and exec'ing cp (what
   // the clean-build goal compares with), a bare bash loop forking and exec'ing cp, and the
   // launcher's own script fed its commands from a file (its protocol, no build process).
   for (const jobs of [1, CORES]) {
-    for (const [how, script] of floors(dir, count, jobs)) {
+    for (const [how, script] of floors(dir, count, jobs, native)) {
       const r = mustSucceed(run('/bin/bash', ['-c', script], { cwd: dir, env: { ...process.env, HUBMAKE_BENCH_SCRIPT: SCRIPT } }), how);
       rows.push({ how, jobs, ms: r.ms, perCommandMs: r.ms / count });
     }
