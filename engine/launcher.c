@@ -19,10 +19,11 @@
 //
 // What a command sees is what `bash -c 'set -eo pipefail;<cmd>'` spawned directly gives it: the
 // environment as the build passed it, stdin from /dev/null, stdout and stderr into the pipe, its
-// own process group, default signal dispositions. A simple command ('x': one program and plain
-// words) is spawned without bash, as bash -c would exec it in place: PWD set to the working
-// directory when the build's PWD does not name it, SHLVL as bash leaves it (a number of up to
-// three digits, or 0). A program that cannot be spawned goes to bash -c, so its message and
+// own session and process group, default signal dispositions. A simple command ('x': one program
+// and plain words; the build sends 'x' only in an environment where bash -c would exec it as it
+// is, see execsSimple in engine/launcher.ts) is spawned without bash, as bash -c would exec it in
+// place: PWD set to the working directory when the build's PWD does not name it, SHLVL as bash
+// leaves it (the build's number, or 0). A program that cannot be spawned goes to bash -c, so its message and
 // status are bash's ("command not found", 127).
 #define _GNU_SOURCE
 #include <errno.h>
@@ -76,11 +77,11 @@ static void shlvl(char *dst, size_t cap) {
   snprintf(dst, cap, "SHLVL=%d", ok ? atoi(v) : 0);
 }
 
-/* Whether $PWD names the working directory (bash's `[[ $PWD -ef . ]]`). */
+/* Whether $PWD is absolute and names the working directory: bash keeps it then, else sets it. */
 static int pwd_names_cwd(void) {
   const char *p = getenv("PWD");
   struct stat a, b;
-  if (!p || !*p || stat(p, &a) != 0 || stat(".", &b) != 0) return 0;
+  if (!p || p[0] != '/' || stat(p, &a) != 0 || stat(".", &b) != 0) return 0;
   return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
@@ -138,8 +139,9 @@ int main(int argc, char **argv) {
 
   static char pwd_var[4100], shlvl_var[32];
   while ((n = getdelim(&line, &cap, '\0', stdin)) > 0) {
-    if (line[n - 1] == '\0') n--;
-    line[n] = '\0';
+    // A command whose closing NUL never came (the build died while writing it) is not run.
+    if (line[n - 1] != '\0') break;
+    n--;
     if (n < 1) continue;
     const int simple = line[0] == 'x';
     const char *cmd = line + 1;
@@ -151,7 +153,6 @@ int main(int argc, char **argv) {
     posix_spawn_file_actions_adddup2(&fa, devnull, 0);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     posix_spawnattr_init(&at);
-    posix_spawnattr_setpgroup(&at, 0);
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);
@@ -167,7 +168,10 @@ int main(int argc, char **argv) {
 #endif
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    // A session of its own, as node's detached spawn gives (setsid): the command leads its process
+    // group, and that group is orphaned, so a SIGTSTP, SIGTTIN or SIGTTOU it sends itself is
+    // discarded by the kernel instead of stopping it for good.
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
     pid_t pid = -1;
     int err = -1;

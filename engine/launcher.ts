@@ -28,6 +28,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HAS_PROC, pgidOf, procState } from './proc.ts';
 
@@ -62,6 +63,7 @@ function nativeProgram(): string | undefined {
   for (const [bin, src] of [['../dist/engine/hubmake-launcher', './launcher.c'], ['./hubmake-launcher', '../../engine/launcher.c']] as const) {
     try {
       const binPath = fileURLToPath(new URL(bin, import.meta.url));
+      fs.accessSync(binPath, fs.constants.X_OK);
       const built = fs.readFileSync(`${binPath}.source-sha256`, 'utf8').trim();
       const now = createHash('sha256').update(fs.readFileSync(fileURLToPath(new URL(src, import.meta.url)))).digest('hex');
       // A binary compiled from another version of the source may speak another protocol.
@@ -160,6 +162,35 @@ export function simpleCommand(cmd: string): boolean {
   return !BASH_OWN.has(first);
 }
 
+/**
+ * Variables bash sets, resets or drops when it starts, whatever the environment holds (and
+ * POSIXLY_CORRECT and SHELLOPTS, which change what it does): bash -c would give a program it
+ * execs another value than the environment's. So would any BASH* variable (BASH_ENV is sourced,
+ * BASH_FUNC_* define functions that shadow programs).
+ */
+const BASH_SETS = new Set(('BASHOPTS COMP_WORDBREAKS DIRSTACK EPOCHREALTIME EPOCHSECONDS EUID FUNCNAME GROUPS HISTCMD HOSTNAME HOSTTYPE IFS ' +
+  'LINENO MACHTYPE OPTERR OPTIND OSTYPE PIPESTATUS POSIXLY_CORRECT PPID PS4 RANDOM SECONDS SHELLOPTS SRANDOM UID').split(' '));
+
+/**
+ * Whether, in this environment, `bash -c '<simple command>'` would exec the program with the
+ * environment as it is, but for what a launcher gives it itself (PWD when it does not name the
+ * working directory, SHLVL, see SCRIPT and engine/launcher.c): then the launcher may start simple
+ * commands without bash. Otherwise every command goes through bash -c, as a direct spawn does.
+ * Usual environments pass; checked once per launcher pool.
+ */
+export function execsSimple(env: NodeJS.ProcessEnv, cwd: string): boolean {
+  for (const k in env) if (k.startsWith('BASH') || (BASH_SETS.has(k) && !(k === 'HOSTNAME' && env[k] === os.hostname()))) return false;
+  // bash counts SHLVL up at start and down again for its exec: a plain number below 999 comes out
+  // as it went in (above, bash resets it and warns; an odd value it reads its own way).
+  const lvl = env.SHLVL;
+  if (lvl !== undefined && !(/^(0|[1-9][0-9]{0,2})$/.test(lvl) && Number(lvl) < 999)) return false;
+  // bash replaces a relative PWD, drops an OLDPWD that names no directory, and expands `~` in
+  // PATH, which execvp does not.
+  if (env.PWD !== undefined && !env.PWD.startsWith('/')) return false;
+  if (env.OLDPWD !== undefined && !(env.OLDPWD && fs.statSync(path.resolve(cwd, env.OLDPWD), { throwIfNoEntry: false })?.isDirectory())) return false;
+  return !env.PATH?.includes('~');
+}
+
 /** How long a command may have exited without its end being reported. */
 const LOST_MS = 5000;
 
@@ -191,8 +222,8 @@ export class Launcher {
   private closing = false;
   readonly pid: number | undefined;
 
-  /** onDead(unexpected): it exited without being closed, or could not start. */
-  constructor(cwd: string, env: NodeJS.ProcessEnv, mark: string, private readonly onDead: (unexpected: boolean) => void, program: LauncherProgram = { kind: 'bash' }) {
+  /** onDead(unexpected): it exited without being closed, or could not start. execSimple: see execsSimple. */
+  constructor(cwd: string, env: NodeJS.ProcessEnv, mark: string, private readonly onDead: (unexpected: boolean) => void, program: LauncherProgram = { kind: 'bash' }, private readonly execSimple = execsSimple(env, cwd)) {
     this.token = Buffer.from(`\x01hubmake-${randomBytes(12).toString('hex')}:`);
     this.reader = new FrameReader(this.token, (b) => this.output(b), (kind, rest) => this.frame(kind, rest));
     // Its own process group (detached): Ctrl-C at the terminal reaches the build, which stops the
@@ -242,7 +273,7 @@ export class Launcher {
       // While a command runs, its pipe keeps the build's event loop alive.
       (this.child.stdout as unknown as { ref?: () => void }).ref?.();
       // 'x': a simple command, exec'd by the launcher's own fork (see simpleCommand); 'b': through bash -c.
-      this.child.stdin!.write(Buffer.concat([Buffer.from(simpleCommand(job.cmd) ? 'x' : 'b'), Buffer.from(job.cmd), Buffer.from([0])]));
+      this.child.stdin!.write(Buffer.concat([Buffer.from(this.execSimple && simpleCommand(job.cmd) ? 'x' : 'b'), Buffer.from(job.cmd), Buffer.from([0])]));
     });
   }
 
@@ -466,6 +497,8 @@ export class LauncherPool {
   broken = false;
 
   private readonly env: NodeJS.ProcessEnv;
+  /** execsSimple for this pool's environment, asked when its first launcher starts. */
+  private execSimple: boolean | undefined;
 
   constructor(private readonly cwd: string, env: NodeJS.ProcessEnv, private readonly mark: string, private readonly idleMs = 500, readonly program: LauncherProgram = { kind: 'bash' }) {
     // A copy: its launchers pass on the environment as it was when they started.
@@ -489,10 +522,11 @@ export class LauncherPool {
     let l = this.free.pop();
     while (l?.dead) l = this.free.pop();
     if (!l) {
+      this.execSimple ??= execsSimple(this.env, this.cwd);
       const fresh: Launcher = new Launcher(this.cwd, this.env, this.mark, (unexpected) => {
         if (unexpected) this.broken = true;
         this.all.delete(fresh);
-      }, this.program);
+      }, this.program, this.execSimple);
       fresh.onFree = (x) => {
         this.free.push(x);
         if (this.free.length === this.all.size) this.arm();

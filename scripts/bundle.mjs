@@ -59,22 +59,35 @@ await esbuild.build({
   outfile: path.join(tmp, 'globs.cjs'),
   logLevel: 'warning',
 });
-// The native command launcher (engine/launcher.c), when a C compiler is there: $CC, cc or gcc.
+// The native command launcher (engine/launcher.c), when a C compiler is there: $CC (split into
+// words, as make does), cc or gcc, the first that compiles it into a program that runs one command.
 // Without one the build starts its commands through the bash launcher (engine/launcher.ts). The
 // source's sha256 goes beside the binary: the engine uses no binary of another source version.
 const launcherSrc = path.join(project, 'engine/launcher.c');
-let launcher = 'no C compiler ($CC, cc, gcc): commands start through the bash launcher';
-for (const cc of [process.env.CC, 'cc', 'gcc'].filter(Boolean)) {
-  const bin = path.join(tmp, 'hubmake-launcher');
-  const r = spawnSync(cc, ['-O2', '-o', bin, launcherSrc], { encoding: 'utf8' });
-  if (r.error) continue;
-  if (r.status !== 0) {
-    launcher = `${cc} could not compile engine/launcher.c, so commands start through the bash launcher:\n${r.stderr}`;
-    break;
+const launcherBin = path.join(tmp, 'hubmake-launcher');
+const tried = [];
+let launcher;
+for (const cc of [process.env.CC, 'cc', 'gcc'].filter((c) => c && c.trim())) {
+  const [prog, ...flags] = cc.trim().split(/\s+/);
+  fs.rmSync(launcherBin, { force: true });
+  const r = spawnSync(prog, [...flags, '-O2', '-o', launcherBin, launcherSrc], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    tried.push(`${cc}: ${r.error ? r.error.message : `exit ${r.status}\n${r.stderr.trim()}`}`);
+    continue;
   }
-  fs.writeFileSync(`${bin}.source-sha256`, crypto.createHash('sha256').update(fs.readFileSync(launcherSrc)).digest('hex') + '\n');
+  // Its first command, through the same frames the build reads.
+  const smoke = spawnSync(launcherBin, ['bundle'], { input: 'T:\0xtrue\0', encoding: 'utf8', cwd: project, timeout: 10_000 });
+  if (smoke.error || !/T:E0\n$/.test(smoke.stdout ?? '')) {
+    tried.push(`${cc}: compiled, but the program did not run a command (${smoke.error?.message ?? JSON.stringify(smoke.stdout)})`);
+    continue;
+  }
+  fs.writeFileSync(`${launcherBin}.source-sha256`, crypto.createHash('sha256').update(fs.readFileSync(launcherSrc)).digest('hex') + '\n');
   launcher = `native launcher compiled with ${cc}`;
   break;
+}
+if (!launcher) {
+  fs.rmSync(launcherBin, { force: true });
+  launcher = `no native launcher (commands start through the bash launcher): ${tried.length ? tried.join('; ') : 'no C compiler ($CC, cc, gcc)'}`;
 }
 const sources = {};
 for (const rel of Object.keys(res.metafile.inputs).sort()) {

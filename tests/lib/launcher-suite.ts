@@ -4,12 +4,13 @@
 // still spawns directly, so the two are compared side by side), and a launcher that dies must not
 // lose the build. launcher.test.ts runs these tests for the native launcher, launcher-bash.test.ts
 // for the bash one.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cli, cliAsync, read, tempRoot, write } from './cli.ts';
-import { FrameReader, LauncherPool, launcherFor, type LauncherProgram } from '../../engine/launcher.ts';
+import { BUILD_TS, cli, cliAsync, read, tempRoot, write } from './cli.ts';
+import { FrameReader, LauncherPool, launcherFor, SCRIPT, type LauncherProgram } from '../../engine/launcher.ts';
 import { alive, buildInProcess } from './crashGraph.ts';
 
 /**
@@ -154,7 +155,12 @@ exit "$3"
     fs.chmodSync(path.join(root, 'probe.sh'), 0o755);
     write(root, 'probe.ts', `export default [{ outputs: ['probe.txt'], run: './probe.sh a=1 --b 0' }];\n`);
     write(root, 'fail.ts', `export default [{ outputs: ['probe.txt'], run: './probe.sh x y 7' }];\n`);
-    for (const env of [{}, { SHLVL: undefined, SOME_VAR: 'a b' }, { SHLVL: '7', PWD: '/nonexistent' }, { SHLVL: 'odd', PWD: root }]) {
+    write(root, 'bashenv.sh', 'export SOURCED="$SOURCED+"\n');
+    // The last ones are environments in which bash -c does more than exec the program as it is
+    // (it reads SHLVL its own way, drops or replaces PWD/OLDPWD, resets its own variables, sources
+    // BASH_ENV): the launcher then starts it through bash -c too (execsSimple).
+    for (const env of [{}, { SHLVL: undefined, SOME_VAR: 'a b' }, { SHLVL: '7', PWD: '/nonexistent' }, { SHLVL: 'odd', PWD: root },
+      { SHLVL: '0007' }, { SHLVL: '999' }, { OLDPWD: '/nonexistent' }, { OLDPWD: '' }, { PWD: '.' }, { IFS: 'x', OPTIND: '9', PPID: '1', RANDOM: '4' }, { BASH_ENV: 'bashenv.sh' }]) {
       const via = probe(root, { ...L, ...env });
       const direct = probe(root, { ...env, ...OFF });
       for (const k of ['environ', 'cwd', 'stdin', 'signals', 'args']) assert.is(via[k], direct[k], `${k} with env ${JSON.stringify(env)}`);
@@ -394,6 +400,16 @@ exit "$3"
     : 'an environment with exported bash functions or SHELLOPTS goes through the native launcher, which runs no bash of its own: the commands see them', () => {
     const root = tempRoot('hubmake-launch-');
     write(root, 't.ts', `export default [{ outputs: ['out.txt'], run: 'greet > out.txt; cat /proc/$PPID/cmdline | tr "\\\\0" " " >> out.txt' }];\n`);
+    // A simple command whose program an exported function shadows: bash runs the function.
+    write(root, 'src.txt', 'the file\n');
+    write(root, 'cp.ts', `export default [{ outputs: ['copy.txt'], run: 'cp src.txt copy.txt' }];\n`);
+    for (const env of [L, OFF]) {
+      fs.rmSync(path.join(root, '.hubmake'), { recursive: true, force: true });
+      fs.rmSync(path.join(root, 'copy.txt'), { force: true });
+      const r = cli(root, ['-f', 'cp.ts'], { ...env, 'BASH_FUNC_cp%%': '() {  echo from the function > "$2"\n}' });
+      assert.is(r.code, 0, r.stderr);
+      assert.is(read(root, 'copy.txt'), 'from the function\n', JSON.stringify(env));
+    }
     for (const env of [{ 'BASH_FUNC_greet%%': '() {  echo hello from a function\n}' }, { 'BASH_FUNC_greet%%': '() {  echo hello from a function\n}', SHELLOPTS: 'braceexpand:hashall:interactive-comments:xtrace' }]) {
       fs.rmSync(path.join(root, '.hubmake'), { recursive: true, force: true });
       const r = cli(root, ['-f', 't.ts'], { ...L, ...env });
@@ -451,6 +467,34 @@ exit "$3"
     const res = await pool.run({ cmd: 'true', onOutput: () => {}, onPid: () => {} });
     assert.is(res, undefined);
     assert.ok(pool.broken);
+  });
+
+  if (mode === 'native') {
+    // (The bash launcher keeps its jobs in its own session, where these signals do stop them:
+    // such a command waits for a SIGCONT there, see README.)
+    test('a command that stops itself with SIGTSTP, SIGTTIN or SIGTTOU goes on, as when spawned directly (its own session, an orphaned process group)', () => {
+      const root = tempRoot('hubmake-launch-');
+      write(root, 't.ts', `export default [{ outputs: ['out.txt'], run: 'kill -TSTP $$; kill -TTIN 0; kill -TTOU $$; echo "$$ $(ps -o sid= $$ | tr -d " ")" > out.txt' }];\n`);
+      for (const env of [L, OFF]) {
+        fs.rmSync(path.join(root, '.hubmake'), { recursive: true, force: true });
+        const r = spawnSync(process.execPath, ['--import', 'tsx', BUILD_TS, '-C', root, '-f', 't.ts'], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 20_000 });
+        assert.is(r.status, 0, `${JSON.stringify(env)}: ${r.error?.message ?? r.stderr}`);
+        const [pid, sid] = read(root, 'out.txt').trim().split(' ');
+        assert.is(sid, pid, 'the command leads its own session');
+      }
+      fs.rmSync(root, { recursive: true, force: true });
+    });
+  }
+
+  test('a command whose closing NUL never arrived (the build died while writing it) is not run', () => {
+    const root = tempRoot('hubmake-launch-');
+    const program = launcherFor(L)!;
+    const [file, args] = program.kind === 'native' ? [program.path, ['mark']] : ['/bin/bash', ['--norc', '--noprofile', '-c', SCRIPT, 'hubmake-launcher', 'mark', 'u', 'u', 'u', 'u', 'u']];
+    const r = spawnSync(file, args, { cwd: root, input: 'T:\0becho ran > whole.txt\0becho ran > cut.txt', encoding: 'utf8', timeout: 10_000 });
+    assert.match(r.stdout, /T:E0\n$/);
+    assert.ok(fs.existsSync(path.join(root, 'whole.txt')), 'the whole command ran');
+    assert.not.ok(fs.existsSync(path.join(root, 'cut.txt')), 'the cut-off command ran');
+    fs.rmSync(root, { recursive: true, force: true });
   });
 
   test.run();
