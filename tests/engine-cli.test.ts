@@ -299,6 +299,23 @@ test('pools: targets sharing a pool never overlap', () => {
   assert.is(read(root, 'trace.log'), 'start\nend\n'.repeat(3));
 });
 
+test('-j2 never runs more than two commands at once (a slot is given back when a command ends, before its bookkeeping); with -j1 each start follows the previous finish', () => {
+  const root = tempRoot();
+  const t = (n: number) => `{ outputs: ['q${n}.txt'], run: 'echo s >> trace.log; sleep 0.05; echo e >> trace.log; echo ${n} > q${n}.txt' }`;
+  write(root, 'targets/index.ts', `export default [${[1, 2, 3, 4, 5, 6, 7, 8].map(t).join(',')}];`);
+  const r = cli(root, ['-j', '2', '--no-cache']);
+  assert.is(r.code, 0, r.stderr);
+  let running = 0;
+  let most = 0;
+  for (const l of read(root, 'trace.log').trim().split('\n')) most = Math.max(most, (running += l === 's' ? 1 : -1));
+  assert.is(most, 2, 'two commands ran at once, never more');
+  fs.rmSync(path.join(root, '.hubmake'), { recursive: true, force: true });
+  const one = cli(root, ['-j', '1', '--json', '--no-cache', '-B']);
+  assert.is(one.code, 0, one.stderr);
+  const seq = one.events.filter((e) => e.type === 'start' || e.type === 'finish').map((e) => e.type);
+  assert.equal(seq, Array.from({ length: 8 }, () => ['start', 'finish']).flat());
+});
+
 test('a corrupted state file warns, treats targets as stale and continues', () => {
   const root = chainRoot();
   cli(root, []);
