@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { fastGlob } from './globs.ts';
 import type { Disk, FileStat } from './disk.ts';
 import type { StatPrefetch } from './prefetch.ts';
-import { ReadAhead, ReadAheadError } from './read-ahead.ts';
+import { ReadAhead, ReadAheadError, readAheadPays } from './read-ahead.ts';
 
 /** File-system timestamps advance in ticks; stay clear of one generously. */
 const RACY_WINDOW_NS = 100_000_000n;
@@ -29,10 +29,12 @@ export const CHUNK = 128 << 10;
 /** One read buffer per process: hashing is synchronous, so it is never shared by two reads. */
 let chunkBuf: Buffer | undefined;
 /**
- * Files from this size on are read by a worker thread while this one hashes (engine/read-ahead.ts).
- * Smaller ones would not repay the thread's start, paid once per process (~40 ms).
+ * Files from this size on may be read by a worker thread while this one hashes (engine/read-ahead.ts),
+ * once their first PROBE_BYTES, read and hashed here, show reading to be slow. Smaller ones would
+ * not repay the thread's start, paid once per process (~40 ms).
  */
 export const READ_AHEAD_BYTES = 64 << 20;
+const PROBE_BYTES = 8 << 20;
 /** The reader thread, started by the first big file; undefined after it could not be started. */
 let reader: ReadAhead | undefined | null = null;
 
@@ -202,23 +204,6 @@ export function sameList(a: string[], b: string[]): boolean {
  * showed a regular file, so the fstat that refuses FIFOs and devices is skipped.
  */
 export function hashFileBytes(abs: string, size: number, regular = false): string {
-  if (size >= READ_AHEAD_BYTES && process.env.HUBMAKE_READ_AHEAD !== 'off') {
-    if (reader === null) {
-      try {
-        reader = new ReadAhead();
-      } catch {
-        reader = undefined;
-      }
-    }
-    let h: string | undefined;
-    try {
-      h = reader?.sha256(abs);
-    } catch (e) {
-      // As the read below words it; anything else (from the hash itself) as it was thrown.
-      throw e instanceof ReadAheadError ? new Error(`cannot read '${abs}': ${e.message}`) : e;
-    }
-    if (h !== undefined) return h;
-  }
   const buf = (chunkBuf ??= Buffer.allocUnsafe(CHUNK));
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever (and block
   // Ctrl-C with it); such a path is refused by name instead. No effect on regular files.
@@ -239,14 +224,53 @@ export function hashFileBytes(abs: string, size: number, regular = false): strin
       n += more;
     }
     const h = crypto.createHash('sha256');
+    // HUBMAKE_READ_AHEAD: 'off' never hands a file to the reader thread, 'on' hands every big
+    // file over at once, unset lets the first PROBE_BYTES decide (readAheadPays).
+    const ahead = size >= READ_AHEAD_BYTES ? process.env.HUBMAKE_READ_AHEAD : 'off';
+    let probe = ahead === 'off' ? Infinity : ahead === 'on' ? 0 : PROBE_BYTES;
+    let done = 0;
+    let readMs = 0;
+    let hashMs = 0;
     for (;;) {
+      const t0 = performance.now();
       h.update(n === CHUNK ? buf : buf.subarray(0, n));
+      done += n;
+      if (done >= probe) {
+        // Once: the rest goes to the reader thread, or stays here for good.
+        probe = Infinity;
+        const d = handOver(abs, fd, done, h, ahead === 'on' || readAheadPays(readMs, hashMs));
+        if (d !== undefined) return d;
+      }
+      const t1 = performance.now();
       n = read(0);
+      hashMs += t1 - t0;
+      readMs += performance.now() - t1;
       if (n === 0) break;
     }
     return h.digest('hex');
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * The rest of a big file, from byte `from`, hashed into `h` with the reader thread's help when
+ * `pays`; undefined when this thread reads on itself (`h` then holds exactly the bytes before `from`).
+ */
+function handOver(abs: string, fd: number, from: number, h: crypto.Hash, pays: boolean): string | undefined {
+  if (!pays) return undefined;
+  if (reader === null) {
+    try {
+      reader = new ReadAhead();
+    } catch {
+      reader = undefined;
+    }
+  }
+  try {
+    return reader?.finish(fd, from, h);
+  } catch (e) {
+    // As the read on this thread words it; anything else (from the hash itself) as it was thrown.
+    throw e instanceof ReadAheadError ? new Error(`cannot read '${abs}': ${e.message}`) : e;
   }
 }
 

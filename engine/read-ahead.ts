@@ -1,36 +1,39 @@
-// Big files are read by a worker thread into a ring of shared buffers while this thread hashes
+// Big files can be read by a worker thread into a ring of shared buffers while this thread hashes
 // the ones before, so that a file the page cache does not hold costs about max(read, hash) rather
-// than read + hash: a dataset on a disk or network file system that reads near hashing speed
-// (~1.5 GB/s here) is hashed up to twice as fast. The hashing stays on this thread, where the
-// stat cache and the rest of the build expect it, and stays synchronous: this thread waits on the
-// ring with Atomics.wait, never on the event loop.
+// than read + hash: a dataset on a disk or network file system that reads near hashing speed is
+// hashed up to twice as fast. A file the page cache holds is hashed faster on one thread (the
+// bytes then cross from one core's cache to the other's: 1 GiB 750 against 660 ms on a 2-core
+// Xeon), so the hasher hands a file over only once its first reads prove slow (engine/hash.ts).
+// The worker reads through the hasher's own descriptor at explicit offsets: the same file, from
+// where the hasher stopped. The hashing stays on this thread, where the stat cache and the rest of
+// the build expect it, and stays synchronous: this thread waits on the ring with Atomics.wait,
+// never on the event loop.
 import { Worker } from 'node:worker_threads';
 import crypto from 'node:crypto';
 
 /** Ring of SLOTS buffers of SLOT bytes: small enough to stay in cache between the read and the hash. */
 const SLOTS = 8;
 const SLOT = 128 << 10;
-const PATH_BYTES = 8192;
 const ERROR_BYTES = 1024;
 
 // Control words (Int32): the request the main thread posted, the last the worker finished, slots
 // filled and slots hashed for the current request, a request to abandon, the request whose read
-// failed, the lengths of the path and of the error message, the request the worker could not open
-// (the main thread then opens the file itself, for the exact error), and 1 once the worker runs.
+// failed, the length of the error message, 1 once the worker runs, and the request's file
+// descriptor and start offset (low and high 32 bits).
 const REQ = 0;
 const DONE = 1;
 const HEAD = 2;
 const TAIL = 3;
 const CANCEL = 4;
 const FAILED = 5;
-const PATH_LEN = 6;
-const ERROR_LEN = 7;
-const UNOPENED = 8;
-const READY = 9;
-const CONTROL = 10;
+const ERROR_LEN = 6;
+const READY = 7;
+const FD = 8;
+const FROM_LO = 9;
+const FROM_HI = 10;
+const CONTROL = 11;
 const LENS = CONTROL * 4;
-const PATH_AT = LENS + SLOTS * 4;
-const ERROR_AT = PATH_AT + PATH_BYTES;
+const ERROR_AT = LENS + SLOTS * 4;
 const DATA_AT = ERROR_AT + ERROR_BYTES;
 const BYTES = DATA_AT + SLOTS * SLOT;
 
@@ -42,7 +45,6 @@ const fs = require('node:fs');
 const shared = workerData;
 const c = new Int32Array(shared, 0, ${CONTROL});
 const lens = new Int32Array(shared, ${LENS}, ${SLOTS});
-const pathBuf = Buffer.from(shared, ${PATH_AT}, ${PATH_BYTES});
 const errBuf = Buffer.from(shared, ${ERROR_AT}, ${ERROR_BYTES});
 const data = Buffer.from(shared, ${DATA_AT}, ${SLOTS * SLOT});
 let served = 0;
@@ -51,25 +53,16 @@ Atomics.notify(c, ${READY});
 for (;;) {
   Atomics.wait(c, ${REQ}, served);
   const req = Atomics.load(c, ${REQ});
-  const file = pathBuf.toString('utf8', 0, Atomics.load(c, ${PATH_LEN}));
-  let fd;
+  const fd = Atomics.load(c, ${FD});
+  let at = (Atomics.load(c, ${FROM_HI}) >>> 0) * 2 ** 32 + (Atomics.load(c, ${FROM_LO}) >>> 0);
   try {
-    // O_NONBLOCK: a FIFO must not block the reader forever. Anything but a regular file that
-    // opens, or no file at all, is left to the main thread.
-    try {
-      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-      if (!fs.fstatSync(fd).isFile()) throw new Error('not a regular file');
-    } catch {
-      Atomics.store(c, ${UNOPENED}, req);
-      Atomics.notify(c, ${HEAD});
-      continue;
-    }
     for (let i = 0; ; i++) {
       let tail;
       while (i - (tail = Atomics.load(c, ${TAIL})) >= ${SLOTS} && Atomics.load(c, ${CANCEL}) !== req) Atomics.wait(c, ${TAIL}, tail, 50);
       if (Atomics.load(c, ${CANCEL}) === req) break;
       const s = i % ${SLOTS};
-      const n = fs.readSync(fd, data, s * ${SLOT}, ${SLOT}, null);
+      const n = fs.readSync(fd, data, s * ${SLOT}, ${SLOT}, at);
+      at += n;
       lens[s] = n;
       Atomics.store(c, ${HEAD}, i + 1);
       Atomics.notify(c, ${HEAD});
@@ -82,7 +75,6 @@ for (;;) {
     Atomics.store(c, ${FAILED}, req);
     Atomics.notify(c, ${HEAD});
   } finally {
-    if (fd !== undefined) try { fs.closeSync(fd); } catch {}
     served = req;
     Atomics.store(c, ${DONE}, req);
     Atomics.notify(c, ${DONE});
@@ -124,28 +116,26 @@ export class ReadAhead {
   }
 
   /**
-   * sha256 of the file's bytes, as read from start to end; a ReadAheadError when a read failed.
-   * Undefined when the caller must read the file itself: the thread is not running, the path is
-   * too long for the ring's header, or it could not be opened as a regular file (the caller's own
-   * open then throws the exact error, code included).
+   * Feeds `h` with the rest of the open file `fd`, from byte `from` to its end, read by the thread,
+   * and returns the digest; a ReadAheadError when a read failed. Undefined, with `h` untouched,
+   * when the thread is not running: the caller reads on from `from` itself. `fd` stays open until
+   * this returns (the thread is done with it by then).
    */
-  sha256(abs: string): string | undefined {
-    const path = Buffer.from(abs);
-    if (path.length > PATH_BYTES || this.dead || !this.ready()) return undefined;
+  finish(fd: number, from: number, h: crypto.Hash): string | undefined {
+    if (this.dead || !this.ready()) return undefined;
     const c = this.c;
     const req = ++this.req;
-    path.copy(Buffer.from(this.shared, PATH_AT, PATH_BYTES));
-    Atomics.store(c, PATH_LEN, path.length);
+    Atomics.store(c, FD, fd);
+    Atomics.store(c, FROM_LO, from % 2 ** 32);
+    Atomics.store(c, FROM_HI, Math.floor(from / 2 ** 32));
     Atomics.store(c, HEAD, 0);
     Atomics.store(c, TAIL, 0);
     Atomics.store(c, REQ, req);
     Atomics.notify(c, REQ);
-    const h = crypto.createHash('sha256');
     try {
       for (let i = 0; ; i++) {
         let head;
         while ((head = Atomics.load(c, HEAD)) <= i) {
-          if (Atomics.load(c, UNOPENED) === req) return undefined;
           if (Atomics.load(c, FAILED) === req) throw new ReadAheadError(Buffer.from(this.shared, ERROR_AT, Atomics.load(c, ERROR_LEN)).toString());
           Atomics.wait(c, HEAD, head, 1000);
         }
@@ -158,10 +148,19 @@ export class ReadAhead {
       }
       return h.digest('hex');
     } finally {
-      // The ring is reused by the next file: wait until the worker has let go of this one.
+      // The ring is reused by the next file, and the caller closes fd: wait until the worker has let go.
       Atomics.store(c, CANCEL, req);
       Atomics.notify(c, TAIL);
       for (let d; (d = Atomics.load(c, DONE)) !== req; ) Atomics.wait(c, DONE, d, 1000);
     }
   }
+}
+
+/**
+ * Whether the rest of a file is better read by the thread, after the hasher's own first reads:
+ * when reading took at least half as long as hashing, the overlap saves more than the hand-over
+ * of every byte from one core to the other costs (see the top of this file).
+ */
+export function readAheadPays(readMs: number, hashMs: number): boolean {
+  return readMs >= hashMs / 2;
 }
