@@ -36,6 +36,8 @@ import { HAS_PROC, pgidOf, procState } from './proc.ts';
 export interface LaunchExit {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
+  /** A signal node has no name for (the real-time ones, 34-64): its number. */
+  signalNumber?: number;
 }
 
 export interface LaunchJob {
@@ -324,7 +326,10 @@ export class Launcher {
       if (m) j.signaled = m[1] !== 'Done' && m[1] !== 'Exit';
     } else if (kind === 0x45 /* E */) {
       const status = Number(rest);
-      j.exit = j.signaled && status > 128 ? { exitCode: null, signal: SIGNAL_NAMES.get(status - 128) ?? null } : { exitCode: status, signal: null };
+      if (j.signaled && status > 128) {
+        const name = SIGNAL_NAMES.get(status - 128);
+        j.exit = name ? { exitCode: null, signal: name } : { exitCode: null, signal: null, signalNumber: status - 128 };
+      } else j.exit = { exitCode: status, signal: null };
       this.settle(j);
     }
   }

@@ -139,7 +139,7 @@ async function runCommand(cmd: string, o: RunOptions, sink: Sink): Promise<RunRe
 function commandResult(res: LaunchExit, signal: AbortSignal): RunResult {
   if (signal.aborted) return { ok: false, exitCode: res.exitCode, error: 'interrupted' };
   if (res.exitCode === 0) return { ok: true, exitCode: 0 };
-  const how = res.signal ? `killed by ${res.signal}` : `exit code ${res.exitCode}`;
+  const how = res.signal ? `killed by ${res.signal}` : res.signalNumber ? `killed by signal ${res.signalNumber}` : `exit code ${res.exitCode}`;
   return { ok: false, exitCode: res.exitCode, error: `command failed (${how})` };
 }
 
