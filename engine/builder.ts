@@ -313,12 +313,6 @@ class Builder {
       fingerprint: fp.digest,
       ...(t.executor === 'slurm' ? { slurm: await this.slurmExecutor() } : {}),
     });
-    // With -j2 and more, a command that ended well gives its slot back before its outputs are
-    // hashed and recorded, so the next command starts now rather than after this bookkeeping
-    // (0.3-0.6 ms a target, its launcher idle meanwhile; a clean 10k build ~4% faster). Not after
-    // a failure (without -k nothing may start after it), and not with -j1, whose output should
-    // read as one target after another.
-    if (res.ok && this.sched.jobs > 1 && typeof t.run === 'string' && t.executor !== 'slurm' && !targetSignal.aborted) release();
     const job = res.jobId ? { job: res.jobId, ...(res.node ? { node: res.node } : {}) } : {};
     const jobEv = res.jobId ? { jobId: res.jobId, ...(res.node ? { node: res.node } : {}) } : {};
     const ms = Date.now() - t0;
@@ -347,6 +341,13 @@ class Builder {
       const fin: BuildEvent = { type: 'finish', target: name, status: 'built', durationMs: ms, exitCode: res.exitCode, ...jobEv };
       if (t.log) fin.log = t.log;
       o.emit(fin);
+      // With -j2 and more, a command target that succeeded gives its slot back before its outputs
+      // go into the artifact cache (~0.2 ms of this thread per target): the next command starts
+      // now, not after that (a clean 10k build ~5% faster). Only here: after its outputs were
+      // found and its finish reported, so no command starts after a failure without -k, its
+      // duration is its own, and no start shows before its finish. Not with -j1, whose output
+      // reads one target after another.
+      if (this.sched.jobs > 1 && typeof t.run === 'string' && t.executor !== 'slurm') release();
       this.remember(t, fp, out, ms, degraded, prev);
       return;
     }

@@ -303,17 +303,36 @@ test('-j2 never runs more than two commands at once (a slot is given back when a
   const root = tempRoot();
   const t = (n: number) => `{ outputs: ['q${n}.txt'], run: 'echo s >> trace.log; sleep 0.05; echo e >> trace.log; echo ${n} > q${n}.txt' }`;
   write(root, 'targets/index.ts', `export default [${[1, 2, 3, 4, 5, 6, 7, 8].map(t).join(',')}];`);
-  const r = cli(root, ['-j', '2', '--no-cache']);
+  const r = cli(root, ['-j', '2', '--no-cache', '--json']);
   assert.is(r.code, 0, r.stderr);
   let running = 0;
   let most = 0;
   for (const l of read(root, 'trace.log').trim().split('\n')) most = Math.max(most, (running += l === 's' ? 1 : -1));
   assert.is(most, 2, 'two commands ran at once, never more');
+  // Nor does the event stream show more: a target's finish comes before the start its slot allows.
+  let open = 0;
+  let shown = 0;
+  for (const e of r.events) if (e.type === 'start' || e.type === 'finish') shown = Math.max(shown, (open += e.type === 'start' ? 1 : -1));
+  assert.is(shown, 2, 'the events showed more than two targets running');
   fs.rmSync(path.join(root, '.hubmake'), { recursive: true, force: true });
   const one = cli(root, ['-j', '1', '--json', '--no-cache', '-B']);
   assert.is(one.code, 0, one.stderr);
   const seq = one.events.filter((e) => e.type === 'start' || e.type === 'finish').map((e) => e.type);
   assert.equal(seq, Array.from({ length: 8 }, () => ['start', 'finish']).flat());
+});
+
+test('-j2 without -k: a command that exits 0 but leaves its output missing fails, and nothing starts after it', () => {
+  const root = tempRoot();
+  write(root, 'targets/index.ts', `export default [
+    { name: 'a', outputs: ['a.txt'], run: 'sleep 0.2' },
+    { name: 'b', outputs: ['b.txt'], run: 'sleep 0.8; echo b > b.txt' },
+    { name: 'c', outputs: ['c.txt'], run: 'echo c > c.txt' },
+  ];`);
+  const r = cli(root, ['-j', '2', '--json', '--no-cache']);
+  assert.is(r.code, 1, r.stderr);
+  assert.equal(r.events.filter((e) => e.type === 'start').map((e) => e.target).sort(), ['a', 'b']);
+  assert.ok(r.events.some((e) => e.type === 'skipped' && e.target === 'c'), 'c was not skipped');
+  assert.not.ok(fs.existsSync(path.join(root, 'c.txt')));
 });
 
 test('a corrupted state file warns, treats targets as stale and continues', () => {
