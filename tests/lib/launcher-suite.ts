@@ -4,12 +4,12 @@
 // still spawns directly, so the two are compared side by side), and a launcher that dies must not
 // lose the build. launcher.test.ts runs these tests for the native launcher, launcher-bash.test.ts
 // for the bash one.
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BUILD_TS, cli, cliAsync, read, tempRoot, write } from './cli.ts';
+import { BUILD_TS, cli, cliAsync as startBuild, read, tempRoot, write } from './cli.ts';
 import { FrameReader, LauncherPool, launcherFor, SCRIPT, type LauncherProgram } from '../../engine/launcher.ts';
 import { alive, buildInProcess } from './crashGraph.ts';
 
@@ -19,6 +19,33 @@ import { alive, buildInProcess } from './crashGraph.ts';
  */
 export function launcherSuite(mode: LauncherProgram['kind']): void {
   const test = suite(`launcher (${mode})`);
+  // Builds started in the background: a test that fails before its build ends would otherwise
+  // leave it running (waiting for a file the test never writes) and hold this process open.
+  const started = new Set<ChildProcess>();
+  const cliAsync = (...a: Parameters<typeof startBuild>) => {
+    const c = startBuild(...a);
+    started.add(c);
+    c.once('close', () => started.delete(c));
+    return c;
+  };
+  test.after.each(() => {
+    for (const c of started) {
+      // The build, then what it left: its launcher (the mark is in its argv) and the commands
+      // (the mark, HUBMAKE_RUN=<build pid>:..., in their environment), each in a group of its own.
+      const mark = `${c.pid}:`;
+      try {
+        process.kill(-c.pid!, 'SIGKILL');
+      } catch { /* gone */ }
+      for (const p of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+        try {
+          const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+          const env = fs.readFileSync(`/proc/${p}/environ`, 'utf8');
+          if (argv.some((a) => a.startsWith(mark)) || env.includes(`\0HUBMAKE_RUN=${mark}`) || env.startsWith(`HUBMAKE_RUN=${mark}`)) process.kill(Number(p), 'SIGKILL');
+        } catch { /* gone, or not ours to read */ }
+      }
+    }
+    started.clear();
+  });
   // The environment that selects this launcher: the native one is the default where it is built.
   const L: Record<string, string> = mode === 'bash' ? { HUBMAKE_LAUNCHER: 'bash' } : {};
   /** process.env as a build in this process sees it with this launcher, for the length of `f`. */
