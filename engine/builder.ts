@@ -261,7 +261,7 @@ class Builder {
     this.queue.push({ t, fp, reasons: decision.reasons, degraded: notOk.length > 0, hit });
   }
 
-  private async execute(t: Target, fp: Fingerprint, degraded: boolean, hit?: CacheHit, release: () => void = () => {}): Promise<void> {
+  private async execute(t: Target, fp: Fingerprint, degraded: boolean, hit: CacheHit | undefined, release: () => void): Promise<void> {
     const o = this.o;
     const name = t.name;
     // From here on files change (this target's, and any a command writes undeclared): no stat

@@ -22,8 +22,8 @@
 // own session and process group, default signal dispositions. A simple command ('x': one program
 // and plain words; the build sends 'x' only in an environment where bash -c would exec it as it
 // is, see execsSimple in engine/launcher.ts) is spawned without bash, as bash -c would exec it in
-// place: PWD set to the working directory when the build's PWD does not name it, SHLVL as bash
-// leaves it (the build's number, or 0). A program that cannot be spawned goes to bash -c, so its message and
+// place: PWD set to the working directory when the build's PWD does not name it, SHLVL 0 when
+// the build has none. A program that cannot be spawned goes to bash -c, so its message and
 // status are bash's ("command not found", 127).
 #define _GNU_SOURCE
 #include <errno.h>
@@ -67,14 +67,11 @@ static int is_var(const char *e, const char *name) {
   return strncmp(e, name, n) == 0 && e[n] == '=';
 }
 
-/* SHLVL as bash -c leaves it for a command it execs in place: its value when that is a number of
-   one to three digits (leading zeros dropped), otherwise 0. */
+/* SHLVL as bash -c leaves it for a command it execs in place: the build's, which the build sends
+   'x' commands only with when it is a plain number below 999 (execsSimple), or 0 when unset. */
 static void shlvl(char *dst, size_t cap) {
   const char *v = getenv("SHLVL");
-  size_t n = v ? strlen(v) : 0;
-  int ok = n >= 1 && n <= 3;
-  for (size_t i = 0; ok && i < n; i++) ok = v[i] >= '0' && v[i] <= '9';
-  snprintf(dst, cap, "SHLVL=%d", ok ? atoi(v) : 0);
+  snprintf(dst, cap, "SHLVL=%s", v ? v : "0");
 }
 
 /* Whether $PWD is absolute and names the working directory: bash keeps it then, else sets it. */

@@ -130,7 +130,7 @@ export const SCRIPT = [
   // command whose program cannot be found or is not an executable file goes to bash as any other
   // command does, so that its message and status are bash's ("command not found", 127) and not
   // those of a failed exec in the launcher.
-  `  ( ${RESTORED.map((v, i) => `[[ $${i + 3} == u ]] && unset ${v} || export ${v}="\${${i + 3}:1}"; `).join('')}export HUBMAKE_RUN="$2"; [[ \${__hubmake_cmd:0:1} == x ]] && __hubmake_prog=\${__hubmake_cmd:1} && __hubmake_prog=\${__hubmake_prog%% *} && { [[ $__hubmake_prog == */* ]] && [[ -f $__hubmake_prog && -x $__hubmake_prog ]] || { [[ $__hubmake_prog != */* ]] && hash "$__hubmake_prog" 2>/dev/null; }; } && { [[ $PWD -ef . ]] || export PWD=$__hubmake_cwd; [[ $SHLVL =~ ^[0-9]{1,3}$ ]] && export SHLVL=$((10#$SHLVL)) || export SHLVL=0; exec \${__hubmake_cmd:1}; }; exec /bin/bash -c "set -eo pipefail;\${__hubmake_cmd:1}" ) </dev/null 2>&1 3<&- &`,
+  `  ( ${RESTORED.map((v, i) => `[[ $${i + 3} == u ]] && unset ${v} || export ${v}="\${${i + 3}:1}"; `).join('')}export HUBMAKE_RUN="$2"; [[ \${__hubmake_cmd:0:1} == x ]] && __hubmake_prog=\${__hubmake_cmd:1} && __hubmake_prog=\${__hubmake_prog%% *} && { [[ $__hubmake_prog == */* ]] && [[ -f $__hubmake_prog && -x $__hubmake_prog ]] || { [[ $__hubmake_prog != */* ]] && hash "$__hubmake_prog" 2>/dev/null; }; } && { [[ $PWD -ef . ]] || export PWD=$__hubmake_cwd; export SHLVL=\${SHLVL:-0}; exec \${__hubmake_cmd:1}; }; exec /bin/bash -c "set -eo pipefail;\${__hubmake_cmd:1}" ) </dev/null 2>&1 3<&- &`,
   '  printf "%sP%s\\n" "$1" "$!"',
   // With job control, `wait` also returns when the command is stopped (SIGSTOP), and at once
   // again while it stays stopped: wait until it has ended, looking every 50 ms (a read from fd 3,
@@ -153,7 +153,7 @@ const BASH_OWN = new Set(('. : [ alias bg bind break builtin caller cd command c
  * as its arguments (`cp src/a out/b`): the launcher's fork execs that program itself, as make runs
  * such commands without a shell, instead of starting a bash that then execs it (one exec of bash
  * fewer: ~2 ms of CPU per command, most of a trivial command's cost). bash 5 execs a -c string's
- * last simple command in place (undoing its SHLVL count: a missing or odd SHLVL comes out as 0), so the program, its pid, its environment
+ * last simple command in place (undoing its SHLVL count: a missing SHLVL comes out as 0; an odd one sends the command through bash, execsSimple), so the program, its pid, its environment
  * (PWD set to the working directory when the build's does not name it, as bash sets it) and its
  * exit status or signal are the same either way, except for `_`, which bash sets to the program's
  * path and `exec` does not.
@@ -225,7 +225,7 @@ export class Launcher {
   readonly pid: number | undefined;
 
   /** onDead(unexpected): it exited without being closed, or could not start. execSimple: see execsSimple. */
-  constructor(cwd: string, env: NodeJS.ProcessEnv, mark: string, private readonly onDead: (unexpected: boolean) => void, program: LauncherProgram = { kind: 'bash' }, private readonly execSimple = execsSimple(env, cwd)) {
+  constructor(cwd: string, env: NodeJS.ProcessEnv, mark: string, private readonly onDead: (unexpected: boolean) => void, program: LauncherProgram, private readonly execSimple: boolean) {
     this.token = Buffer.from(`\x01hubmake-${randomBytes(12).toString('hex')}:`);
     this.reader = new FrameReader(this.token, (b) => this.output(b), (kind, rest) => this.frame(kind, rest));
     // Its own process group (detached): Ctrl-C at the terminal reaches the build, which stops the
