@@ -26,10 +26,23 @@ export interface ArtifactSettings {
   cache: boolean;
   /** Bytes; when set, every build ends with a gc down to it. */
   limit?: number;
+  /**
+   * A target without `cache: true` is stored only when its run took at least this long
+   * (--cache-min-ms, HUBMAKE_CACHE_MIN_MS; default DEFAULT_CACHE_MIN_MS).
+   */
+  minMs?: number;
 }
 
-/** Settings from the command line, falling back to HUBMAKE_CACHE_DIR / HUBMAKE_CACHE_LIMIT. */
-export function artifactSettings(cli: { cacheDir?: string | undefined; cacheLimit?: string | undefined; noCache?: boolean }, env: NodeJS.ProcessEnv, cwd = process.cwd()): ArtifactSettings {
+/**
+ * Storing a run's outputs costs a new cache entry file and a blob per new output (~0.3 ms of CPU
+ * and two inodes for a small one), and restoring them a copy and a sha256 check: for a command
+ * quicker than this, running it again is as cheap as the cache, so by default it is not stored
+ * (Gradle keeps its Copy and Jar tasks out of its build cache for the same reason).
+ */
+export const DEFAULT_CACHE_MIN_MS = 100;
+
+/** Settings from the command line, falling back to HUBMAKE_CACHE_DIR / _LIMIT / _MIN_MS. */
+export function artifactSettings(cli: { cacheDir?: string | undefined; cacheLimit?: string | undefined; cacheMinMs?: string | undefined; noCache?: boolean }, env: NodeJS.ProcessEnv, cwd = process.cwd()): ArtifactSettings {
   const s: ArtifactSettings = { cache: !cli.noCache };
   const dir = cli.cacheDir ?? (env.HUBMAKE_CACHE_DIR || undefined);
   if (dir !== undefined) s.cacheDir = path.resolve(cwd, dir);
@@ -39,6 +52,12 @@ export function artifactSettings(cli: { cacheDir?: string | undefined; cacheLimi
     const field = cli.cacheLimit !== undefined ? '--cache-limit' : 'HUBMAKE_CACHE_LIMIT';
     if (n === undefined) throw new DeclarationError({ field, message: `must be a size such as 500M, 20G or a byte count, got '${lim}'` });
     s.limit = n;
+  }
+  const min = cli.cacheMinMs ?? (env.HUBMAKE_CACHE_MIN_MS || undefined);
+  if (min !== undefined) {
+    const field = cli.cacheMinMs !== undefined ? '--cache-min-ms' : 'HUBMAKE_CACHE_MIN_MS';
+    if (!/^\d+$/.test(min.trim())) throw new DeclarationError({ field, message: `must be a whole number of milliseconds (0 stores every run), got '${min}'` });
+    s.minMs = Number(min);
   }
   return s;
 }
@@ -82,7 +101,12 @@ export class Artifacts {
    * the outcomes of other targets in this build, which no fingerprint covers.
    */
   cacheable(t: Target, forced: boolean, degraded: boolean): boolean {
-    return !!this.cache && t.cache && !t.runOnFailure && !forced && !degraded;
+    return !!this.cache && t.cache !== false && !t.runOnFailure && !forced && !degraded;
+  }
+
+  /** Whether a successful run that took `ms` is worth storing (see DEFAULT_CACHE_MIN_MS). */
+  worthStoring(t: Target, ms: number, degraded: boolean): boolean {
+    return this.cacheable(t, false, degraded) && (t.cache === true || ms >= (this.settings.minMs ?? DEFAULT_CACHE_MIN_MS));
   }
 
   /**

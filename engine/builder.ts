@@ -413,7 +413,7 @@ class Builder {
   private remember(t: Target, fp: Fingerprint, out: Record<string, string>, ms: number, degraded: boolean, prev: SuccessRecord | undefined): void {
     const o = this.o;
     this.released(t, prev);
-    if (!o.artifacts?.cacheable(t, false, degraded)) return;
+    if (!o.artifacts?.worthStoring(t, ms, degraded)) return;
     try {
       o.artifacts.remember(t, fp.digest, out, o.buildId, ms, o.hasher);
     } catch (e) {

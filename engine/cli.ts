@@ -50,6 +50,9 @@ Options:
                            (default: HUBMAKE_CACHE_DIR, else .hubmake/cache)
       --cache-limit <size> after each build, evict least recently used cache entries beyond
                            this size (e.g. 20G; default: HUBMAKE_CACHE_LIMIT, else no limit)
+      --cache-min-ms <ms>  store the outputs of targets without 'cache: true' only when their
+                           run took at least this long (default: HUBMAKE_CACHE_MIN_MS, else 100;
+                           0 stores every run)
       --no-cache           neither restore outputs from the cache nor store them in it
       --gc                 evict cache entries down to --cache-limit, remove unreferenced blobs
   -h, --help               this text
@@ -83,6 +86,7 @@ export interface CliOptions {
   restore: string | undefined;
   cacheDir: string | undefined;
   cacheLimit: string | undefined;
+  cacheMinMs: string | undefined;
   noCache: boolean;
   gc: boolean;
 }
@@ -116,6 +120,7 @@ export function parseCli(argv: string[]): CliOptions {
         restore: { type: 'string' },
         'cache-dir': { type: 'string' },
         'cache-limit': { type: 'string' },
+        'cache-min-ms': { type: 'string' },
         'no-cache': { type: 'boolean' },
         gc: { type: 'boolean' },
       },
@@ -180,6 +185,7 @@ export function parseCli(argv: string[]): CliOptions {
     restore: v.restore,
     cacheDir: v['cache-dir'],
     cacheLimit: v['cache-limit'],
+    cacheMinMs: v['cache-min-ms'],
     noCache: !!v['no-cache'],
     gc: !!v.gc,
   };

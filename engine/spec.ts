@@ -21,7 +21,8 @@ export interface Target {
   rebuild: 'stale' | 'missing';
   description: string | undefined;
   runOnFailure: boolean;
-  cache: boolean;
+  /** true: always stored in the artifact cache; false: never; undefined: when the run was slow enough. */
+  cache: boolean | undefined;
   pool: string | undefined;
   executor: 'local' | 'slurm';
   slurm: SlurmOptions | undefined;
@@ -83,7 +84,7 @@ function validateOne(raw: unknown, index: number, errors: Diagnostic[], guard: W
   let log = optString(s, 'log', err);
   if (log !== undefined) log = normalizeRel(log);
   const runOnFailure = optBool(s, 'runOnFailure', false, err);
-  const cache = optBool(s, 'cache', true, err);
+  const cache = s.cache === undefined ? undefined : optBool(s, 'cache', true, err);
 
   let run: string | Action | undefined;
   if (s.run !== undefined) {

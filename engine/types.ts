@@ -42,7 +42,12 @@ export interface TargetSpec {
   runOnFailure?: boolean;
   /** Targets naming the same pool never run at the same time (e.g. tools that share a scratch file). */
   pool?: string;
-  /** Store outputs in the artifact cache (default true). */
+  /**
+   * The artifact cache: true stores every successful run's outputs, false none; unset (the
+   * default) stores them when the run took at least the cache's minimum time (100 ms unless
+   * --cache-min-ms says otherwise): rerunning a quicker command costs less than storing and
+   * restoring its outputs. Lookups are made either way unless false.
+   */
   cache?: boolean;
   executor?: 'local' | 'slurm';
   slurm?: SlurmOptions;

@@ -63,6 +63,9 @@ export function training(l: Layout, dose: number, view: View, deps: string[]): H
     // The CLI transcript goes straight into the hub (kept with its traceback on failure).
     log: cliLog(l, dose, view),
     pool: TRAINING_POOL,
+    // Hours with the real tools: always worth storing, also when the reference toolchain's
+    // simulated run is quicker than the cache's minimum time.
+    cache: true,
     ...slurmPlacement(l),
   };
 }

@@ -7,9 +7,13 @@ import { read, tempRoot, write, type CliResult } from './cli.ts';
 
 export const sha = (b: string | Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 
-/** A training-like target: params from $LR; 2000 random bytes, so equal bytes prove a restore. */
+/**
+ * A training-like target: params from $LR; 2000 random bytes, so equal bytes prove a restore.
+ * Both targets say `cache: true` (as the rules' training does): their commands take a few
+ * milliseconds, which the default policy would not store (tests/cache-policy.test.ts tests that).
+ */
 export function module(opts: { cache?: boolean; rebuild?: 'missing' } = {}): string {
-  const extra = [opts.cache === false ? 'cache: false,' : '', opts.rebuild ? `rebuild: '${opts.rebuild}',` : ''].join(' ');
+  const extra = [opts.cache === false ? 'cache: false,' : 'cache: true,', opts.rebuild ? `rebuild: '${opts.rebuild}',` : ''].join(' ');
   return `
 const lr = process.env.LR ?? '0.1';
 export default [
@@ -21,7 +25,7 @@ export default [
     ${extra}
     run: 'echo train >> ran.txt; mkdir -p out/bundle; head -c 2000 /dev/urandom > out/model.bin; echo "lr ' + lr + '" > out/bundle/params.txt',
   },
-  { name: 'eval', outputs: ['out/eval.txt'], inputs: ['out/model.bin'], run: 'echo eval >> ran.txt; sha256sum out/model.bin > out/eval.txt' },
+  { name: 'eval', outputs: ['out/eval.txt'], inputs: ['out/model.bin'], cache: true, run: 'echo eval >> ran.txt; sha256sum out/model.bin > out/eval.txt' },
 ];
 `;
 }
