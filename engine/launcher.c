@@ -68,10 +68,11 @@ static int is_var(const char *e, const char *name) {
 }
 
 /* SHLVL as bash -c leaves it for a command it execs in place: the build's, which the build sends
-   'x' commands only with when it is a plain number below 999 (execsSimple), or 0 when unset. */
-static void shlvl(char *dst, size_t cap) {
+   'x' commands only with when it is a plain number below 999 (execsSimple), or 0 when unset. A
+   command with a redirection bash forks instead, and that one sees bash's own count: one more. */
+static void shlvl(char *dst, size_t cap, int forked) {
   const char *v = getenv("SHLVL");
-  snprintf(dst, cap, "SHLVL=%s", v ? v : "0");
+  snprintf(dst, cap, "SHLVL=%d", (v ? atoi(v) : 0) + forked);
 }
 
 /* Whether $PWD is absolute and names the working directory: bash keeps it then, else sets it. */
@@ -84,7 +85,7 @@ static int pwd_names_cwd(void) {
 
 /* The environment of one command: the launcher's own (the build's), with the orphan mark, and
    for a program spawned without bash the PWD and SHLVL bash would give it. */
-static char **command_env(const char *mark_var, int simple, char *pwd_var, char *shlvl_var) {
+static char **command_env(const char *mark_var, int simple, int forked, char *pwd_var, char *shlvl_var) {
   size_t n = 0;
   while (environ[n]) n++;
   char **env = malloc((n + 4) * sizeof *env);
@@ -100,7 +101,7 @@ static char **command_env(const char *mark_var, int simple, char *pwd_var, char 
   }
   env[k++] = (char *)mark_var;
   if (simple) {
-    shlvl(shlvl_var, 32);
+    shlvl(shlvl_var, 32, forked);
     env[k++] = shlvl_var;
     if (set_pwd) {
       char cwd[4096];
@@ -173,17 +174,47 @@ int main(int argc, char **argv) {
     pid_t pid = -1;
     int err = -1;
     if (simple) {
-      // The words of a simple command are separated by single spaces (engine/launcher.ts SIMPLE).
+      // The words of a simple command are separated by single spaces (engine/launcher.ts SIMPLE),
+      // and may end with one redirection of its stdout: `> file` or `>> file`, then `2>&1`
+      // (REDIRECTED). bash opens that file in its fork before the exec; here the launcher opens
+      // it and the spawn puts it on fd 1 (and 2). A file that cannot be opened sends the command
+      // to bash, whose message and status ("No such file or directory", 1) it then gets.
       char *copy = strdup(cmd);
       size_t words = 1;
       for (const char *p = cmd; *p; p++) words += *p == ' ';
       char **args = copy ? malloc((words + 1) * sizeof *args) : NULL;
-      char **env = args ? command_env(mark_var, 1, pwd_var, shlvl_var) : NULL;
+      char **env = args ? command_env(mark_var, 1, strstr(cmd, " >") != NULL, pwd_var, shlvl_var) : NULL;
       if (env) {
         size_t w = 0;
-        for (char *s = copy, *save = NULL, *t = strtok_r(s, " ", &save); t; t = strtok_r(NULL, " ", &save)) args[w++] = t;
+        const char *to = NULL;
+        int append = 0, both = 0, fd = -1, ok = 1;
+        for (char *s = copy, *save = NULL, *t = strtok_r(s, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+          if (to) both = strcmp(t, "2>&1") == 0;
+          else if (strcmp(t, ">") == 0 || strcmp(t, ">>") == 0) {
+            append = t[1] == '>';
+            to = strtok_r(NULL, " ", &save);
+            ok = to != NULL;
+          } else args[w++] = t;
+        }
         args[w] = NULL;
-        err = posix_spawnp(&pid, args[0], &fa, &at, args, env);
+        posix_spawn_file_actions_t rfa;
+        posix_spawn_file_actions_t *use = &fa;
+        if (ok && to) {
+          fd = open(to, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (append ? O_APPEND : O_TRUNC), 0666);
+          ok = fd >= 0 && posix_spawn_file_actions_init(&rfa) == 0;
+          if (ok) {
+            // In this order: stderr into the pipe first, then stdout into the file (and, for
+            // `2>&1`, stderr after it), as bash applies `> file 2>&1` left to right.
+            posix_spawn_file_actions_adddup2(&rfa, devnull, 0);
+            posix_spawn_file_actions_adddup2(&rfa, 1, 2);
+            posix_spawn_file_actions_adddup2(&rfa, fd, 1);
+            if (both) posix_spawn_file_actions_adddup2(&rfa, fd, 2);
+            use = &rfa;
+          }
+        }
+        if (ok && w > 0) err = posix_spawnp(&pid, args[0], use, &at, args, env);
+        if (use == &rfa) posix_spawn_file_actions_destroy(&rfa);
+        if (fd >= 0) close(fd);
       }
       free(env);
       free(args);
@@ -192,7 +223,7 @@ int main(int argc, char **argv) {
     if (err != 0) {
       size_t len = strlen(cmd);
       char *script = malloc(len + 32);
-      char **env = command_env(mark_var, 0, pwd_var, shlvl_var);
+      char **env = command_env(mark_var, 0, 0, pwd_var, shlvl_var);
       if (script && env) {
         memcpy(script, "set -eo pipefail;", 17);
         memcpy(script + 17, cmd, len + 1);

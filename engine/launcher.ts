@@ -143,7 +143,10 @@ export const SCRIPT = [
 ].join('\n');
 
 /** Words of plain characters separated by single spaces: no quoting, expansion, redirection or operator. */
-const SIMPLE = /^[A-Za-z0-9_./][A-Za-z0-9_./:,+@-]*(?: [A-Za-z0-9_./=:,+@%-]+)*$/;
+const WORDS = '[A-Za-z0-9_./][A-Za-z0-9_./:,+@-]*(?: [A-Za-z0-9_./=:,+@%-]+)*';
+const SIMPLE = new RegExp(`^${WORDS}$`);
+/** The same, then stdout into a plain file name (`> out/m`, `>> log`), and maybe stderr after it (`2>&1`). */
+const REDIRECTED = new RegExp(`^(${WORDS}) >>? [A-Za-z0-9_./=:,+@%-]+(?: 2>&1)?$`);
 /** Names bash runs itself (builtins and keywords): exec would look for a program of that name instead. */
 const BASH_OWN = new Set(('. : [ alias bg bind break builtin caller cd command compgen complete compopt continue declare dirs disown echo enable eval exec exit export false fc fg getopts hash help history jobs kill let local logout mapfile popd printf pushd pwd read readarray readonly return set shift shopt source suspend test times trap true type typeset ulimit umask unalias unset wait ' +
   'if then else elif fi case esac for select while until do done in function time coproc').split(' '));
@@ -162,6 +165,19 @@ export function simpleCommand(cmd: string): boolean {
   if (!SIMPLE.test(cmd)) return false;
   const first = cmd.slice(0, cmd.indexOf(' ') >>> 0);
   return !BASH_OWN.has(first);
+}
+
+/**
+ * A simple command with its stdout redirected into a file (`cat a b > out/m`): bash -c forks it
+ * rather than exec it, having opened the file in the fork. The C launcher opens the file and
+ * spawns the program onto it, with what bash's fork would have given it (SHLVL one above the
+ * build's); the command's parent is then the launcher instead of a waiting bash, and a death by
+ * a signal is reported as such instead of as bash's exit status 128 + N. The bash launcher runs
+ * these through bash (its `exec` of a split string sees `>` as a word).
+ */
+export function redirectedCommand(cmd: string): boolean {
+  const m = REDIRECTED.exec(cmd);
+  return !!m && simpleCommand(m[1]!);
 }
 
 /**
@@ -225,7 +241,7 @@ export class Launcher {
   readonly pid: number | undefined;
 
   /** onDead(unexpected): it exited without being closed, or could not start. execSimple: see execsSimple. */
-  constructor(cwd: string, env: NodeJS.ProcessEnv, mark: string, private readonly onDead: (unexpected: boolean) => void, program: LauncherProgram, private readonly execSimple: boolean) {
+  constructor(cwd: string, env: NodeJS.ProcessEnv, mark: string, private readonly onDead: (unexpected: boolean) => void, private readonly program: LauncherProgram, private readonly execSimple: boolean) {
     this.token = Buffer.from(`\x01hubmake-${randomBytes(12).toString('hex')}:`);
     this.reader = new FrameReader(this.token, (b) => this.output(b), (kind, rest) => this.frame(kind, rest));
     // Its own process group (detached): Ctrl-C at the terminal reaches the build, which stops the
@@ -274,8 +290,10 @@ export class Launcher {
       this.job = { job, started: false, resolve };
       // While a command runs, its pipe keeps the build's event loop alive.
       (this.child.stdout as unknown as { ref?: () => void }).ref?.();
-      // 'x': a simple command, exec'd by the launcher's own fork (see simpleCommand); 'b': through bash -c.
-      this.child.stdin!.write(Buffer.concat([Buffer.from(this.execSimple && simpleCommand(job.cmd) ? 'x' : 'b'), Buffer.from(job.cmd), Buffer.from([0])]));
+      // 'x': a simple command, exec'd by the launcher's own fork (see simpleCommand, and
+      // redirectedCommand for the C launcher); 'b': through bash -c.
+      const x = this.execSimple && (simpleCommand(job.cmd) || (this.program.kind === 'native' && redirectedCommand(job.cmd)));
+      this.child.stdin!.write(Buffer.concat([Buffer.from(x ? 'x' : 'b'), Buffer.from(job.cmd), Buffer.from([0])]));
     });
   }
 

@@ -207,6 +207,65 @@ exit "$3"
     fs.rmSync(root, { recursive: true, force: true });
   });
 
+  test('a simple command with its stdout redirected (`> f`, `>> f`, `> f 2>&1`) writes what bash writes, sees what bash\'s fork gives it, and fails as bash does when its file cannot be opened', () => {
+    const root = tempRoot('hubmake-launch-redirect-');
+    write(root, 'probe.sh', `#!/bin/bash
+tr '\\0' '\\n' < /proc/$$/environ | grep -v '^HUBMAKE_RUN=\\|^HUBMAKE_LAUNCHER=\\|^_=' | sort > probe/$1.environ
+pwd > probe/$1.cwd
+readlink /proc/$$/fd/0 > probe/$1.stdin
+grep -E '^SigIgn' /proc/$$/status > probe/$1.signals
+tr '\\0' ' ' < /proc/$PPID/cmdline > probe/$1.parent
+echo "out $1"
+echo "err $1" >&2
+exit "$2"
+`);
+    fs.chmodSync(path.join(root, 'probe.sh'), 0o755);
+    write(root, 'targets/index.ts', `export default [
+  { outputs: ['out/one.txt'], log: 'logs/one.log', run: './probe.sh one 0 > out/one.txt' },
+  { outputs: ['out/app.txt'], log: 'logs/app.log', run: './probe.sh app 0 >> out/app.txt' },
+  { outputs: ['out/both.txt'], log: 'logs/both.log', run: './probe.sh both 0 > out/both.txt 2>&1' },
+  { outputs: ['out/fail.txt'], log: 'logs/fail.log', run: './probe.sh fail 3 > out/fail.txt' },
+  { outputs: ['nodir/x.txt'], log: 'logs/nodir.log', run: './probe.sh nodir 0 > nodir/x.txt' },
+  { outputs: ['out/none.txt'], log: 'logs/none.log', run: 'nosuchprog a > out/none.txt' },
+];
+`);
+    for (const env of [{}, { SHLVL: undefined, SOME_VAR: 'a b' }, { SHLVL: '7', PWD: '/nonexistent' }]) {
+      const seen: Record<string, string>[] = [];
+      for (const how of [L, OFF]) {
+        for (const d of ['out', 'logs', 'probe', '.hubmake']) fs.rmSync(path.join(root, d), { recursive: true, force: true });
+        fs.mkdirSync(path.join(root, 'out'));
+        fs.mkdirSync(path.join(root, 'probe'));
+        write(root, 'out/app.txt', 'old\n');
+        const r = cli(root, ['-k', '-j', '1', '--json'], { ...env, ...how });
+        assert.is(r.code, 1, r.stderr);
+        const out: Record<string, string> = {};
+        for (const e of r.events) if (e.type === 'finish') out[`finish ${String(e.target)}`] = `${String(e.status)} ${String(e.exitCode)} ${String(e.error ?? '')}`;
+        for (const f of fs.readdirSync(path.join(root, 'out'))) out[`out/${f}`] = read(root, `out/${f}`);
+        for (const f of fs.readdirSync(path.join(root, 'logs'))) out[`logs/${f}`] = read(root, `logs/${f}`);
+        for (const f of fs.readdirSync(path.join(root, 'probe'))) if (!f.endsWith('.parent')) out[`probe/${f}`] = read(root, `probe/${f}`);
+        out.parent = read(root, 'probe/one.parent');
+        seen.push(out);
+      }
+      const [via, direct] = seen as [Record<string, string>, Record<string, string>];
+      if (mode === 'native') assert.match(via.parent!, /hubmake-launcher/, 'spawned by the launcher, no bash in between');
+      assert.not.match(direct.parent!, /hubmake-launcher/);
+      delete via.parent;
+      delete direct.parent;
+      assert.equal(via, direct, `with env ${JSON.stringify(env)}`);
+      assert.is(via['out/one.txt'], 'out one\n');
+      assert.is(via['logs/one.log'], 'err one\n');
+      assert.is(via['out/app.txt'], 'old\nout app\n');
+      assert.is(via['out/both.txt'], 'out both\nerr both\n');
+      assert.is(via['logs/both.log'], '');
+      assert.match(via['finish out/fail.txt']!, /^failed 3 /);
+      assert.match(via['finish out/none.txt']!, /^failed 127 /);
+      assert.match(via['logs/none.log']!, /nosuchprog: command not found/);
+      assert.match(via['finish nodir/x.txt']!, /^failed 1 /);
+      assert.match(via['logs/nodir.log']!, /nodir\/x\.txt: No such file or directory/);
+    }
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
   test('frames: output and frames come apart at every split of the stream, and an empty jobs report (J then K at once) does not swallow the end frame', () => {
     const tok = '\x01hubmake-test:';
     const stream = [
