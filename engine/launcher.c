@@ -13,7 +13,8 @@
 //     <token>B\n            a command starts (bytes from here on are its output)
 //     <token>P<pid>\n       its pid, also its process group
 //     <token>J<report>\n<token>K\n   "[1]+ <pid> Exit <n>" or "[1]+ <pid> Signal <n>"
-//     <token>E<status>\n    its exit code, or 128 + the signal that killed it
+//     <token>E<status>\n    its exit code, or 128 + the signal that killed it, then " gone" when
+//                           its process group is empty
 // argv[1] is the orphan mark, given to the commands as HUBMAKE_RUN and not carried by the
 // launcher itself (a later build would take it for an orphaned command).
 //
@@ -260,7 +261,10 @@ int main(int argc, char **argv) {
     }
     frame('J', text);
     frame('K', "");
-    snprintf(text, sizeof text, "%d", status);
+    // " gone": nothing of the command's process group is left, so nothing it started can still
+    // hold the output pipe open; the build need not look (engine/launcher.ts settle).
+    int gone = err == 0 && kill(-pid, 0) != 0 && errno == ESRCH;
+    snprintf(text, sizeof text, gone ? "%d gone" : "%d", status);
     frame('E', text);
   }
   return 0;

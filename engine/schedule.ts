@@ -50,6 +50,11 @@ export class Scheduler {
     }
   }
 
+  /** Whether any target could start now: a local slot or a batch slot is free. */
+  anyFree(): boolean {
+    return this.running - this.remote < this.jobs || this.remote < this.remoteJobs;
+  }
+
   canStart(pool: string | undefined, remote = false): boolean {
     const free = remote ? this.remote < this.remoteJobs : this.running - this.remote < this.jobs;
     return free && (pool === undefined || !this.busyPools.has(pool));

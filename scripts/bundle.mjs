@@ -77,7 +77,7 @@ for (const cc of [process.env.CC, 'cc', 'gcc'].filter((c) => c && c.trim())) {
   }
   // Its first command, through the same frames the build reads.
   const smoke = spawnSync(launcherBin, ['bundle'], { input: 'T:\0xtrue\0', encoding: 'utf8', cwd: project, timeout: 10_000 });
-  if (smoke.error || !/T:E0\n$/.test(smoke.stdout ?? '')) {
+  if (smoke.error || !/T:E0( gone)?\n$/.test(smoke.stdout ?? '')) {
     tried.push(`${cc}: compiled, but the program did not run a command (${smoke.error?.message ?? JSON.stringify(smoke.stdout)})`);
     continue;
   }
