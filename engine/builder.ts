@@ -83,6 +83,8 @@ class Builder {
   /** Targets whose execute() has not returned: a slot given back early leaves their bookkeeping still to do. */
   private executing = 0;
   private done!: (r: BuildResult) => void;
+  /** Slurm targets in the queue: with every local slot taken, only they could still start. */
+  private batchQueued = 0;
   /** Events held back while a slot given back early starts the next target (see execute). */
   private held: BuildEvent[] | undefined;
   private readonly started = Date.now();
@@ -128,6 +130,7 @@ class Builder {
         const item = this.queue[i]!;
         if (this.o.signal.aborted || (this.stopping && !item.t.runOnFailure)) {
           this.queue.splice(i, 1);
+          if (item.t.executor === 'slurm') this.batchQueued--;
           this.settle(item.t.name, this.outcome(item.t, 'skipped', {}));
           this.emit({ type: 'skipped', target: item.t.name, why: this.o.signal.aborted ? 'interrupted' : 'the build stopped after a failure (use -k to keep going)' });
           continue;
@@ -135,10 +138,11 @@ class Builder {
         // With every slot taken nothing further can start: the rest of the queue waits for the
         // next release (a clean 10k build queued ~1,000 targets, scanned at every start). Not
         // while stopping or interrupted: every queued target is then to be skipped now.
-        if (!this.stopping && !this.o.signal.aborted && !this.sched.anyFree()) break;
+        if (!this.stopping && !this.o.signal.aborted && !this.sched.anyFree(this.batchQueued > 0)) break;
         const remote = item.t.executor === 'slurm';
         if (!this.sched.canStart(item.t.pool, remote)) { i++; continue; }
         this.queue.splice(i, 1);
+        if (remote) this.batchQueued--;
         this.sched.started(item.t.pool, remote);
         this.executing++;
         // The slot is given back once: when the command has ended well (see execute), or here.
@@ -270,6 +274,7 @@ class Builder {
       return;
     }
     this.queue.push({ t, fp, reasons: decision.reasons, degraded: notOk.length > 0, hit });
+    if (t.executor === 'slurm') this.batchQueued++;
   }
 
   private async execute(t: Target, fp: Fingerprint, degraded: boolean, hit: CacheHit | undefined, release: () => void): Promise<void> {

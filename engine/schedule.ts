@@ -50,9 +50,9 @@ export class Scheduler {
     }
   }
 
-  /** Whether any target could start now: a local slot or a batch slot is free. */
-  anyFree(): boolean {
-    return this.running - this.remote < this.jobs || this.remote < this.remoteJobs;
+  /** Whether any target could start now: a local slot is free, or a batch slot for a waiting batch target. */
+  anyFree(batchWaiting: boolean): boolean {
+    return this.running - this.remote < this.jobs || (batchWaiting && this.remote < this.remoteJobs);
   }
 
   canStart(pool: string | undefined, remote = false): boolean {

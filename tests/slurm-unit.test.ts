@@ -58,12 +58,16 @@ test('the scheduler keeps separate limits: -j for local targets, --slurm-jobs fo
   const names = ['l1', 'l2', 's1', 's2', 's3'];
   const s = new Scheduler(names, () => [], () => [], () => true, 1, 2);
   assert.ok(s.canStart(undefined, false));
+  assert.ok(s.anyFree(false));
   s.started(undefined, false);
   assert.not.ok(s.canStart(undefined, false), 'one local job at -j 1');
+  assert.not.ok(s.anyFree(false), 'nothing local can start: the builder stops scanning its queue');
+  assert.ok(s.anyFree(true), 'a waiting Slurm target still can');
   assert.ok(s.canStart(undefined, true), 'Slurm jobs do not take local slots');
   s.started(undefined, true);
   s.started(undefined, true);
   assert.not.ok(s.canStart(undefined, true), 'at most 2 queued');
+  assert.not.ok(s.anyFree(true));
   assert.is(s.running, 3);
   s.finished(undefined, true);
   assert.ok(s.canStart(undefined, true));
