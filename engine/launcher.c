@@ -201,6 +201,12 @@ int main(int argc, char **argv) {
         posix_spawn_file_actions_t rfa;
         posix_spawn_file_actions_t *use = &fa;
         if (ok && to) {
+          // Only a regular file or a new one: opening a FIFO would block the launcher itself (the
+          // build could then not stop it), and a device or a directory is bash's to handle.
+          struct stat st;
+          if (stat(to, &st) == 0 && !S_ISREG(st.st_mode)) ok = 0;
+        }
+        if (ok && to) {
           fd = open(to, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (append ? O_APPEND : O_TRUNC), 0666);
           ok = fd >= 0 && posix_spawn_file_actions_init(&rfa) == 0;
           if (ok) {

@@ -227,6 +227,7 @@ exit "$2"
   { outputs: ['out/fail.txt'], log: 'logs/fail.log', run: './probe.sh fail 3 > out/fail.txt' },
   { outputs: ['nodir/x.txt'], log: 'logs/nodir.log', run: './probe.sh nodir 0 > nodir/x.txt' },
   { outputs: ['out/none.txt'], log: 'logs/none.log', run: 'nosuchprog a > out/none.txt' },
+  { outputs: ['probe/devnull.cwd'], log: 'logs/devnull.log', run: './probe.sh devnull 0 > /dev/null' },
 ];
 `);
     for (const env of [{}, { SHLVL: undefined, SOME_VAR: 'a b' }, { SHLVL: '7', PWD: '/nonexistent' }]) {
@@ -244,13 +245,17 @@ exit "$2"
         for (const f of fs.readdirSync(path.join(root, 'logs'))) out[`logs/${f}`] = read(root, `logs/${f}`);
         for (const f of fs.readdirSync(path.join(root, 'probe'))) if (!f.endsWith('.parent')) out[`probe/${f}`] = read(root, `probe/${f}`);
         out.parent = read(root, 'probe/one.parent');
+        out.devnullParent = read(root, 'probe/devnull.parent');
         seen.push(out);
       }
       const [via, direct] = seen as [Record<string, string>, Record<string, string>];
       if (mode === 'native') assert.match(via.parent!, /hubmake-launcher/, 'spawned by the launcher, no bash in between');
       assert.not.match(direct.parent!, /hubmake-launcher/);
-      delete via.parent;
-      delete direct.parent;
+      assert.not.match(via.devnullParent!, /hubmake-launcher/, 'a redirection into a device goes through bash');
+      for (const side of [via, direct]) {
+        delete side.parent;
+        delete side.devnullParent;
+      }
       assert.equal(via, direct, `with env ${JSON.stringify(env)}`);
       assert.is(via['out/one.txt'], 'out one\n');
       assert.is(via['logs/one.log'], 'err one\n');
@@ -262,6 +267,9 @@ exit "$2"
       assert.match(via['logs/none.log']!, /nosuchprog: command not found/);
       assert.match(via['finish nodir/x.txt']!, /^failed 1 /);
       assert.match(via['logs/nodir.log']!, /nodir\/x\.txt: No such file or directory/);
+      // Not a regular file (a device here; a FIFO would block the launcher's open): through bash.
+      assert.is(via['logs/devnull.log'], 'err devnull\n');
+      assert.match(via['finish probe/devnull.cwd']!, /^built 0 /);
     }
     fs.rmSync(root, { recursive: true, force: true });
   });
