@@ -207,7 +207,14 @@ int main(int argc, char **argv) {
           if (stat(to, &st) == 0 && !S_ISREG(st.st_mode)) ok = 0;
         }
         if (ok && to) {
-          fd = open(to, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (append ? O_APPEND : O_TRUNC), 0666);
+          // O_NONBLOCK in case it became a FIFO since the stat (the open then fails instead of
+          // waiting for a reader); cleared again, the command gets an ordinary descriptor.
+          fd = open(to, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (append ? O_APPEND : O_TRUNC), 0666);
+          struct stat st;
+          if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)) {
+            close(fd);
+            fd = -1;
+          }
           ok = fd >= 0 && posix_spawn_file_actions_init(&rfa) == 0;
           if (ok) {
             // In this order: stderr into the pipe first, then stdout into the file (and, for

@@ -215,6 +215,7 @@ pwd > probe/$1.cwd
 readlink /proc/$$/fd/0 > probe/$1.stdin
 grep -E '^SigIgn' /proc/$$/status > probe/$1.signals
 tr '\\0' ' ' < /proc/$PPID/cmdline > probe/$1.parent
+grep '^flags' /proc/$$/fdinfo/1 > probe/$1.flags
 echo "out $1"
 echo "err $1" >&2
 exit "$2"
