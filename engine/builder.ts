@@ -345,11 +345,13 @@ class Builder {
     // that the next command no longer waits for: a clean 10k build ~3% faster). What that start
     // reports is held back until this target's finish, so no start shows before the finish that
     // freed its slot, and the duration is this run's own. Output that is there is what decides
-    // success without -k (a missing one fails the target, and nothing has started after it);
-    // only an output that cannot be read (EACCES, EIO) fails the target after the next started.
+    // success without -k: only when every output is a regular file it can read (a missing one, a
+    // FIFO, one it may not read would fail the target, and nothing may start after that). A
+    // directory output waits for its hashing. Only a read error in the instant between this
+    // look and the hashing (EIO, a file swapped) fails the target after the next one started.
     // Not with -j1, whose output reads one target after another.
     let held: BuildEvent[] | undefined;
-    if (res.ok && this.sched.jobs > 1 && typeof t.run === 'string' && t.executor !== 'slurm' && t.outputs.every((p) => this.disk.exists(p))) {
+    if (res.ok && this.sched.jobs > 1 && typeof t.run === 'string' && t.executor !== 'slurm' && t.outputs.every((p) => this.disk.readableFile(p))) {
       this.held = [];
       try {
         release();
@@ -399,8 +401,11 @@ class Builder {
       if (t.log) fin.log = t.log;
       this.emit(fin);
       if (!o.keepGoing) this.stopping = true;
+    } catch (e) {
+      if (!held) throw e;
+      // Its slot already went: its failure shows before what started there.
+      this.crashed(t, e);
     } finally {
-      // A failure (or an exception on the way) shows before what started in its freed slot.
       flush();
     }
   }

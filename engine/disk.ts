@@ -59,6 +59,18 @@ export class Disk {
     return fs.readdirSync(this.abs(rel), { withFileTypes: true }).map((d) => ({ name: d.name, kind: d.isSymbolicLink() ? 'link' : d.isDirectory() ? 'dir' : 'other' }));
   }
 
+  /** A regular file (links followed) that this process may read. */
+  readableFile(rel: string): boolean {
+    const abs = this.abs(rel);
+    if (!fs.statSync(abs, { throwIfNoEntry: false })?.isFile()) return false;
+    try {
+      fs.accessSync(abs, fs.constants.R_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   exists(rel: string): boolean {
     return fs.existsSync(this.abs(rel));
   }

@@ -335,6 +335,20 @@ test('-j2 without -k: a command that exits 0 but leaves its output missing fails
   assert.not.ok(fs.existsSync(path.join(root, 'c.txt')));
 });
 
+test('-j2 without -k: an output that is there but cannot be hashed (a FIFO) fails its target before its slot is given back: nothing starts after it, its failure shows first', () => {
+  const root = tempRoot();
+  write(root, 'targets/index.ts', `export default [
+    { name: 'a', outputs: ['a.p'], run: 'sleep 0.2; mkfifo a.p' },
+    { name: 'b', outputs: ['b.txt'], run: 'sleep 0.8; echo b > b.txt' },
+    { name: 'c', outputs: ['c.txt'], run: 'echo c > c.txt' },
+  ];`);
+  const r = cli(root, ['-j', '2', '--json', '--no-cache']);
+  assert.is(r.code, 1, r.stderr);
+  const seq = r.events.filter((e) => e.type === 'start' || e.type === 'finish' || e.type === 'skipped').map((e) => `${String(e.type)} ${String(e.target)}${e.status ? ` ${String(e.status)}` : ''}`);
+  assert.equal(seq, ['start a', 'start b', 'finish a failed', 'skipped c', 'finish b built']);
+  assert.not.ok(fs.existsSync(path.join(root, 'c.txt')));
+});
+
 test('a corrupted state file warns, treats targets as stale and continues', () => {
   const root = chainRoot();
   cli(root, []);
