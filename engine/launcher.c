@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -116,6 +117,73 @@ static char **command_env(const char *mark_var, int simple, int forked, char *pw
   return env;
 }
 
+/* glibc's sigfillset leaves out the two signals it keeps for itself (32 and 33), and its
+   posix_spawn then sets them to SIG_IGN in the child, which the exec keeps: every command and
+   everything it starts would ignore them. Their bits are set by hand so they are reset to SIG_DFL
+   too, as for a command node spawns. */
+static void fill_all(sigset_t *all) {
+  sigfillset(all);
+#ifdef __GLIBC__
+  for (int sig = 32; sig <= 33; sig++) {
+    unsigned long *w = (unsigned long *)all;
+    w[(sig - 1) / (8 * sizeof *w)] |= 1UL << ((sig - 1) % (8 * sizeof *w));
+  }
+#endif
+}
+
+/* A command with a redirection, as bash -c runs it: bash leads the session and the process group
+   and forks the command, which can therefore start a session of its own (setsid) and is not the
+   one its group is named after. Here a fork of this small launcher takes bash's place: it leads
+   the session, spawns the program onto the opened file, waits, and ends as the program ended (a
+   death by a signal is passed on by dying of it, without a core of its own). A program that
+   cannot be spawned makes it exec bash -c instead, for bash's message and status. Returns 0 with
+   the leader's pid, or an errno when not even the fork worked. */
+static int spawn_under_leader(pid_t *pid, char **args, posix_spawn_file_actions_t *fa, char **env, const char *mark_var, const char *cmd, int devnull, char *pwd_var, char *shlvl_var) {
+  pid_t leader = fork();
+  if (leader < 0) return errno;
+  if (leader > 0) {
+    *pid = leader;
+    return 0;
+  }
+  setsid();
+  // Its stdin is the build's pipe of commands: not to be held, nor read by bash below.
+  dup2(devnull, 0);
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  sigset_t none, all;
+  sigemptyset(&none);
+  fill_all(&all);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &all);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t child;
+  if (posix_spawnp(&child, args[0], fa, &at, args, env) != 0) {
+    size_t len = strlen(cmd);
+    char *script = malloc(len + 32);
+    char **benv = command_env(mark_var, 0, 0, pwd_var, shlvl_var);
+    if (script && benv) {
+      memcpy(script, "set -eo pipefail;", 17);
+      memcpy(script + 17, cmd, len + 1);
+      char *bargs[] = {"/bin/bash", "-c", script, NULL};
+      dup2(devnull, 0);
+      dup2(1, 2);
+      sigprocmask(SIG_SETMASK, &none, NULL);
+      execve("/bin/bash", bargs, benv);
+    }
+    _exit(127);
+  }
+  int st = 0;
+  while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
+  if (WIFSIGNALED(st)) {
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    signal(WTERMSIG(st), SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    raise(WTERMSIG(st));
+  }
+  _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: hubmake-launcher <orphan mark> (commands on stdin, from hubmake only)\n");
@@ -154,17 +222,7 @@ int main(int argc, char **argv) {
     posix_spawnattr_init(&at);
     sigset_t none, all;
     sigemptyset(&none);
-    sigfillset(&all);
-#ifdef __GLIBC__
-    // glibc's sigfillset leaves out the two signals it keeps for itself (32 and 33), and its
-    // posix_spawn then sets them to SIG_IGN in the child, which the exec keeps: every command and
-    // everything it starts would ignore them. Their bits are set by hand so they are reset to
-    // SIG_DFL too, as for a command node spawns.
-    for (int sig = 32; sig <= 33; sig++) {
-      unsigned long *w = (unsigned long *)&all;
-      w[(sig - 1) / (8 * sizeof *w)] |= 1UL << ((sig - 1) % (8 * sizeof *w));
-    }
-#endif
+    fill_all(&all);
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
     // A session of its own, as node's detached spawn gives (setsid): the command leads its process
@@ -226,7 +284,8 @@ int main(int argc, char **argv) {
             use = &rfa;
           }
         }
-        if (ok && w > 0) err = posix_spawnp(&pid, args[0], use, &at, args, env);
+        if (ok && w > 0 && use == &rfa) err = spawn_under_leader(&pid, args, &rfa, env, mark_var, cmd, devnull, pwd_var, shlvl_var);
+        else if (ok && w > 0) err = posix_spawnp(&pid, args[0], use, &at, args, env);
         if (use == &rfa) posix_spawn_file_actions_destroy(&rfa);
         if (fd >= 0) close(fd);
       }

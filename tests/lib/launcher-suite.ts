@@ -216,11 +216,16 @@ readlink /proc/$$/fd/0 > probe/$1.stdin
 grep -E '^SigIgn' /proc/$$/status > probe/$1.signals
 tr '\\0' ' ' < /proc/$PPID/cmdline > probe/$1.parent
 grep '^flags' /proc/$$/fdinfo/1 > probe/$1.flags
+[ "$(ps -o pgid= $$ | tr -d ' ')" = "$$" ] && echo leads its group > probe/$1.group || echo in its parent\\'s group > probe/$1.group
 echo "out $1"
 echo "err $1" >&2
 exit "$2"
 `);
     fs.chmodSync(path.join(root, 'probe.sh'), 0o755);
+    // setsid(1) forks only when its caller leads its process group: under bash, which forks a
+    // redirected command, it does not, and the command's output is whole when it ends.
+    write(root, 'late.sh', '#!/bin/bash\nsleep 0.3\necho late\n');
+    fs.chmodSync(path.join(root, 'late.sh'), 0o755);
     write(root, 'targets/index.ts', `export default [
   { outputs: ['out/one.txt'], log: 'logs/one.log', run: './probe.sh one 0 > out/one.txt' },
   { outputs: ['out/app.txt'], log: 'logs/app.log', run: './probe.sh app 0 >> out/app.txt' },
@@ -229,6 +234,7 @@ exit "$2"
   { outputs: ['nodir/x.txt'], log: 'logs/nodir.log', run: './probe.sh nodir 0 > nodir/x.txt' },
   { outputs: ['out/none.txt'], log: 'logs/none.log', run: 'nosuchprog a > out/none.txt' },
   { outputs: ['probe/devnull.cwd'], log: 'logs/devnull.log', run: './probe.sh devnull 0 > /dev/null' },
+  { outputs: ['out/setsid.txt'], run: 'setsid ./late.sh > out/setsid.txt' },
 ];
 `);
     for (const env of [{}, { SHLVL: undefined, SOME_VAR: 'a b' }, { SHLVL: '7', PWD: '/nonexistent' }]) {
@@ -259,6 +265,8 @@ exit "$2"
       }
       assert.equal(via, direct, `with env ${JSON.stringify(env)}`);
       assert.is(via['out/one.txt'], 'out one\n');
+      assert.is(via['probe/one.group'], "in its parent's group\n", 'bash forks a redirected command: it does not lead its group');
+      assert.is(via['out/setsid.txt'], 'late\n');
       assert.is(via['logs/one.log'], 'err one\n');
       assert.is(via['out/app.txt'], 'old\nout app\n');
       assert.is(via['out/both.txt'], 'out both\nerr both\n');
