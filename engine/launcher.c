@@ -117,6 +117,16 @@ static char **command_env(const char *mark_var, int simple, int forked, char *pw
   return env;
 }
 
+/* The script bash -c runs for a command: the build's shell options, then the command. */
+static char *bash_script(const char *cmd) {
+  size_t len = strlen(cmd);
+  char *script = malloc(len + 18);
+  if (!script) return NULL;
+  memcpy(script, "set -eo pipefail;", 17);
+  memcpy(script + 17, cmd, len + 1);
+  return script;
+}
+
 /* glibc's sigfillset leaves out the two signals it keeps for itself (32 and 33), and its
    posix_spawn then sets them to SIG_IGN in the child, which the exec keeps: every command and
    everything it starts would ignore them. Their bits are set by hand so they are reset to SIG_DFL
@@ -129,6 +139,20 @@ static void fill_all(sigset_t *all) {
     w[(sig - 1) / (8 * sizeof *w)] |= 1UL << ((sig - 1) % (8 * sizeof *w));
   }
 #endif
+}
+
+/* Spawn attributes for a command: an empty signal mask and every disposition back to default;
+   with `session`, a session of its own, as node's detached spawn gives (setsid): the command
+   leads its process group, and that group is orphaned, so a SIGTSTP, SIGTTIN or SIGTTOU it sends
+   itself is discarded by the kernel instead of stopping it for good. */
+static void command_attr(posix_spawnattr_t *at, int session) {
+  sigset_t none, all;
+  sigemptyset(&none);
+  fill_all(&all);
+  posix_spawnattr_init(at);
+  posix_spawnattr_setsigmask(at, &none);
+  posix_spawnattr_setsigdefault(at, &all);
+  posix_spawnattr_setflags(at, (session ? POSIX_SPAWN_SETSID : 0) | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 }
 
 /* A command with a redirection, as bash -c runs it: bash leads the session and the process group
@@ -149,21 +173,14 @@ static int spawn_under_leader(pid_t *pid, char **args, posix_spawn_file_actions_
   // Its stdin is the build's pipe of commands: not to be held, nor read by bash below.
   dup2(devnull, 0);
   posix_spawnattr_t at;
-  posix_spawnattr_init(&at);
-  sigset_t none, all;
+  command_attr(&at, 0);
+  sigset_t none;
   sigemptyset(&none);
-  fill_all(&all);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t child;
   if (posix_spawnp(&child, args[0], fa, &at, args, env) != 0) {
-    size_t len = strlen(cmd);
-    char *script = malloc(len + 32);
+    char *script = bash_script(cmd);
     char **benv = command_env(mark_var, 0, 0, pwd_var, shlvl_var);
     if (script && benv) {
-      memcpy(script, "set -eo pipefail;", 17);
-      memcpy(script + 17, cmd, len + 1);
       char *bargs[] = {"/bin/bash", "-c", script, NULL};
       dup2(devnull, 0);
       dup2(1, 2);
@@ -219,16 +236,7 @@ int main(int argc, char **argv) {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, devnull, 0);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawnattr_init(&at);
-    sigset_t none, all;
-    sigemptyset(&none);
-    fill_all(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    // A session of its own, as node's detached spawn gives (setsid): the command leads its process
-    // group, and that group is orphaned, so a SIGTSTP, SIGTTIN or SIGTTOU it sends itself is
-    // discarded by the kernel instead of stopping it for good.
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    command_attr(&at, 1);
 
     pid_t pid = -1;
     int err = -1;
@@ -294,12 +302,9 @@ int main(int argc, char **argv) {
       free(copy);
     }
     if (err != 0) {
-      size_t len = strlen(cmd);
-      char *script = malloc(len + 32);
+      char *script = bash_script(cmd);
       char **env = command_env(mark_var, 0, 0, pwd_var, shlvl_var);
       if (script && env) {
-        memcpy(script, "set -eo pipefail;", 17);
-        memcpy(script + 17, cmd, len + 1);
         char *args[] = {"/bin/bash", "-c", script, NULL};
         err = posix_spawn(&pid, "/bin/bash", &fa, &at, args, env);
       }
