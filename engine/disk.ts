@@ -59,14 +59,16 @@ export class Disk {
     return fs.readdirSync(this.abs(rel), { withFileTypes: true }).map((d) => ({ name: d.name, kind: d.isSymbolicLink() ? 'link' : d.isDirectory() ? 'dir' : 'other' }));
   }
 
-  /** A regular file (links followed) that this process may read. */
+  /** A regular file (links followed) that this process may read; never a declared directory (`dir/`). */
   readableFile(rel: string): boolean {
+    if (rel.endsWith('/')) return false;
     const abs = this.abs(rel);
-    if (!fs.statSync(abs, { throwIfNoEntry: false })?.isFile()) return false;
     try {
+      if (!fs.statSync(abs, { throwIfNoEntry: false })?.isFile()) return false;
       fs.accessSync(abs, fs.constants.R_OK);
       return true;
     } catch {
+      // ENOTDIR, ELOOP, EACCES...: the hashing will say what is wrong.
       return false;
     }
   }

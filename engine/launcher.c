@@ -161,17 +161,37 @@ static void command_attr(posix_spawnattr_t *at, int session) {
    the session, spawns the program onto the opened file, waits, and ends as the program ended (a
    death by a signal is passed on by dying of it, without a core of its own). A program that
    cannot be spawned makes it exec bash -c instead, for bash's message and status. Returns 0 with
-   the leader's pid, or an errno when not even the fork worked. */
-static int spawn_under_leader(pid_t *pid, char **args, posix_spawn_file_actions_t *fa, char **env, const char *mark_var, const char *cmd, int devnull, char *pwd_var, char *shlvl_var) {
+   the leader's pid once its session and group exist (the build may signal the group as soon as
+   it has the pid), or an errno when not even the fork worked. */
+static int spawn_under_leader(pid_t *pid, char **args, posix_spawn_file_actions_t *fa, char **env, const char *mark_var, const char *cmd, int devnull, int file, char *pwd_var, char *shlvl_var) {
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) != 0) return errno;
   pid_t leader = fork();
-  if (leader < 0) return errno;
+  if (leader < 0) {
+    int e = errno;
+    close(ready[0]);
+    close(ready[1]);
+    return e;
+  }
   if (leader > 0) {
+    // The fork closes its end once it has called setsid(): until then a kill of the group the
+    // pid names would find none (a review lost the build's SIGTERM to this 2 times in 3).
+    close(ready[1]);
+    char b;
+    while (read(ready[0], &b, 1) < 0 && errno == EINTR) {}
+    close(ready[0]);
     *pid = leader;
     return 0;
   }
+  close(ready[0]);
   setsid();
+  close(ready[1]);
   // Its stdin is the build's pipe of commands: not to be held, nor read by bash below.
   dup2(devnull, 0);
+  // As bash does while it waits for a command: an interrupt or a quit is the command's to handle,
+  // and this fork ends as the command ends (by the signal, if the command died of it).
+  signal(SIGINT, SIG_IGN);
+  signal(SIGQUIT, SIG_IGN);
   posix_spawnattr_t at;
   command_attr(&at, 0);
   sigset_t none;
@@ -182,13 +202,18 @@ static int spawn_under_leader(pid_t *pid, char **args, posix_spawn_file_actions_
     char **benv = command_env(mark_var, 0, 0, pwd_var, shlvl_var);
     if (script && benv) {
       char *bargs[] = {"/bin/bash", "-c", script, NULL};
-      dup2(devnull, 0);
       dup2(1, 2);
+      signal(SIGINT, SIG_DFL);
+      signal(SIGQUIT, SIG_DFL);
       sigprocmask(SIG_SETMASK, &none, NULL);
       execve("/bin/bash", bargs, benv);
     }
     _exit(127);
   }
+  // The file is the program's now: held open here, a script the program wrote there could not be
+  // run ("Text file busy").
+  close(file);
+  close(devnull);
   int st = 0;
   while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
   if (WIFSIGNALED(st)) {
@@ -292,7 +317,7 @@ int main(int argc, char **argv) {
             use = &rfa;
           }
         }
-        if (ok && w > 0 && use == &rfa) err = spawn_under_leader(&pid, args, &rfa, env, mark_var, cmd, devnull, pwd_var, shlvl_var);
+        if (ok && w > 0 && use == &rfa) err = spawn_under_leader(&pid, args, &rfa, env, mark_var, cmd, devnull, fd, pwd_var, shlvl_var);
         else if (ok && w > 0) err = posix_spawnp(&pid, args[0], use, &at, args, env);
         if (use == &rfa) posix_spawn_file_actions_destroy(&rfa);
         if (fd >= 0) close(fd);

@@ -349,6 +349,25 @@ test('-j2 without -k: an output that is there but cannot be hashed (a FIFO) fail
   assert.not.ok(fs.existsSync(path.join(root, 'c.txt')));
 });
 
+test('-j2 decides every output as -j1 does: a declared directory, one the command wrote as a file, a symlink to a file', () => {
+  const root = tempRoot();
+  write(root, 'targets/index.ts', `export default [
+    { name: 'd', outputs: ['out/d/'], run: 'mkdir -p out/d && echo x > out/d/f' },
+    { name: 'f', outputs: ['out/f/'], run: 'sleep 0.1; mkdir -p out && echo x > out/f' },
+    { name: 'l', outputs: ['out/l'], run: 'mkdir -p out && echo y > out/y && ln -sf y out/l' },
+    { name: 'z', outputs: ['out/z'], run: 'sleep 0.3; mkdir -p out && echo z > out/z' },
+  ];`);
+  const seen: string[][] = [];
+  for (const j of ['1', '2']) {
+    fs.rmSync(path.join(root, 'out'), { recursive: true, force: true });
+    fs.rmSync(path.join(root, '.hubmake'), { recursive: true, force: true });
+    const r = cli(root, ['-j', j, '--json', '--no-cache']);
+    seen.push(r.events.filter((e) => e.type === 'finish').map((e) => `${String(e.target)} ${String(e.status)}`).sort());
+  }
+  assert.equal(seen[1], seen[0]);
+  assert.equal(seen[0], ['d built', 'f built', 'l built', 'z built']);
+});
+
 test('a corrupted state file warns, treats targets as stale and continues', () => {
   const root = chainRoot();
   cli(root, []);

@@ -566,6 +566,67 @@ exit "$2"
     fs.rmSync(root, { recursive: true, force: true });
   });
 
+  test('the pid a command reports names its process group already: a SIGTERM sent to the group at once reaches every command, redirected ones too', async () => {
+    const root = tempRoot('hubmake-launch-group-');
+    const program = launcherFor(L);
+    const pool = new LauncherPool(root, process.env, 'test', undefined, program);
+    for (let i = 0; i < 30; i++) {
+      const t0 = Date.now();
+      let missed = false;
+      const res = await pool.run({
+        cmd: i % 2 ? 'sleep 2 > out.txt' : 'sleep 2',
+        onOutput: () => {},
+        onPid: (pid) => {
+          try {
+            process.kill(-pid, 'SIGTERM');
+          } catch {
+            missed = true;
+          }
+        },
+      });
+      assert.not.ok(missed, `round ${i}: no process group yet`);
+      assert.is(res?.signal, 'SIGTERM', `round ${i}`);
+      assert.ok(Date.now() - t0 < 1500, `round ${i}: the command ran its course`);
+    }
+    pool.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  test('a redirected command that handles SIGINT to its group ends as it chooses; one that writes, closes and runs a script in its output can run it (as under bash)', async () => {
+    const root = tempRoot('hubmake-launch-int-');
+    write(root, 'intok.sh', `#!/bin/bash
+trap 'echo caught; kill $!; exit 0' INT
+ps -o pgid= $$ | tr -d ' ' > pgid.tmp && mv pgid.tmp pgid
+sleep 5 & wait
+`);
+    write(root, 'gen.sh', `#!/bin/bash
+echo '#!/bin/sh'
+echo 'echo generated ran'
+exec 1>&-
+chmod +x out/gen
+./out/gen > out/ran
+`);
+    for (const f of ['intok.sh', 'gen.sh']) fs.chmodSync(path.join(root, f), 0o755);
+    write(root, 'targets/index.ts', `export default [
+  { outputs: ['out/int'], run: './intok.sh > out/int' },
+  { outputs: ['out/gen', 'out/ran'], run: './gen.sh > out/gen' },
+];
+`);
+    for (const env of [L, OFF]) {
+      for (const d of ['out', '.hubmake']) fs.rmSync(path.join(root, d), { recursive: true, force: true });
+      fs.rmSync(path.join(root, 'pgid'), { force: true });
+      fs.mkdirSync(path.join(root, 'out'));
+      const b = cliAsync(root, ['-j', '2', '--json'], env);
+      await waitFor(() => fs.existsSync(path.join(root, 'pgid')), 'the command\'s process group');
+      process.kill(-Number(read(root, 'pgid').trim()), 'SIGINT');
+      const code = await new Promise<number | null>((r) => b.once('close', r));
+      assert.is(code, 0, JSON.stringify(env));
+      assert.is(read(root, 'out/int'), 'caught\n', JSON.stringify(env));
+      assert.is(read(root, 'out/ran'), 'generated ran\n', JSON.stringify(env));
+    }
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
   test('a launcher that cannot start is not waited for: the commands are spawned directly', async () => {
     // The in-process API with a LauncherPool whose launcher cannot start (its directory is missing): run() answers undefined.
     const program = launcherFor(L);
