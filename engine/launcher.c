@@ -24,8 +24,10 @@
 // and plain words; the build sends 'x' only in an environment where bash -c would exec it as it
 // is, see execsSimple in engine/launcher.ts) is spawned without bash, as bash -c would exec it in
 // place: PWD set to the working directory when the build's PWD does not name it, SHLVL 0 when
-// the build has none. A program that cannot be spawned goes to bash -c, so its message and
-// status are bash's ("command not found", 127).
+// the build has none. One whose stdout is redirected into a file runs as bash -c would fork it,
+// under a fork of this launcher that leads its session and group (its pid is the one the P frame
+// gives). A program that cannot be spawned goes to bash -c, so its message and status are
+// bash's ("command not found", 127).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -155,6 +157,22 @@ static void command_attr(posix_spawnattr_t *at, int session) {
   posix_spawnattr_setflags(at, (session ? POSIX_SPAWN_SETSID : 0) | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 }
 
+/* The file of a command's `> file` / `>> file`, opened as bash opens it (created with 0666 under
+   the umask, truncated or appended to), or -1 when bash is to handle it: it cannot be opened, or
+   it is not a regular file (a FIFO's open would block the launcher itself, where the build could
+   not stop it; a device or a directory is bash's business). The open is non-blocking in case the
+   file became a FIFO since the stat; the command then gets an ordinary descriptor. */
+static int open_redirect(const char *to, int append) {
+  struct stat st;
+  if (stat(to, &st) == 0 && !S_ISREG(st.st_mode)) return -1;
+  int fd = open(to, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (append ? O_APPEND : O_TRUNC), 0666);
+  if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 /* A command with a redirection, as bash -c runs it: bash leads the session and the process group
    and forks the command, which can therefore start a session of its own (setsid) and is not the
    one its group is named after. Here a fork of this small launcher takes bash's place: it leads
@@ -268,59 +286,41 @@ int main(int argc, char **argv) {
     if (simple) {
       // The words of a simple command are separated by single spaces (engine/launcher.ts SIMPLE),
       // and may end with one redirection of its stdout: `> file` or `>> file`, then `2>&1`
-      // (REDIRECTED). bash opens that file in its fork before the exec; here the launcher opens
-      // it and the spawn puts it on fd 1 (and 2). A file that cannot be opened sends the command
-      // to bash, whose message and status ("No such file or directory", 1) it then gets.
+      // (REDIRECTED, which also guarantees the file's word). Such a command runs under a leader
+      // fork, as under bash (spawn_under_leader), onto the file opened here; a file that cannot
+      // be opened sends the command to bash, whose message and status it then gets.
       char *copy = strdup(cmd);
       size_t words = 1;
       for (const char *p = cmd; *p; p++) words += *p == ' ';
       char **args = copy ? malloc((words + 1) * sizeof *args) : NULL;
-      char **env = args ? command_env(mark_var, 1, strstr(cmd, " >") != NULL, pwd_var, shlvl_var) : NULL;
-      if (env) {
-        size_t w = 0;
-        const char *to = NULL;
-        int append = 0, both = 0, fd = -1, ok = 1;
+      size_t w = 0;
+      const char *to = NULL;
+      int append = 0, both = 0;
+      if (args) {
         for (char *s = copy, *save = NULL, *t = strtok_r(s, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
           if (to) both = strcmp(t, "2>&1") == 0;
           else if (strcmp(t, ">") == 0 || strcmp(t, ">>") == 0) {
             append = t[1] == '>';
             to = strtok_r(NULL, " ", &save);
-            ok = to != NULL;
           } else args[w++] = t;
         }
         args[w] = NULL;
+      }
+      char **env = args && w > 0 ? command_env(mark_var, 1, to != NULL, pwd_var, shlvl_var) : NULL;
+      if (env && !to) err = posix_spawnp(&pid, args[0], &fa, &at, args, env);
+      int fd = env && to ? open_redirect(to, append) : -1;
+      if (fd >= 0) {
+        // In this order: stderr into the pipe first, then stdout into the file (and, for `2>&1`,
+        // stderr after it), as bash applies `> file 2>&1` left to right.
         posix_spawn_file_actions_t rfa;
-        posix_spawn_file_actions_t *use = &fa;
-        if (ok && to) {
-          // Only a regular file or a new one: opening a FIFO would block the launcher itself (the
-          // build could then not stop it), and a device or a directory is bash's to handle.
-          struct stat st;
-          if (stat(to, &st) == 0 && !S_ISREG(st.st_mode)) ok = 0;
-        }
-        if (ok && to) {
-          // O_NONBLOCK in case it became a FIFO since the stat (the open then fails instead of
-          // waiting for a reader); cleared again, the command gets an ordinary descriptor.
-          fd = open(to, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (append ? O_APPEND : O_TRUNC), 0666);
-          struct stat st;
-          if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)) {
-            close(fd);
-            fd = -1;
-          }
-          ok = fd >= 0 && posix_spawn_file_actions_init(&rfa) == 0;
-          if (ok) {
-            // In this order: stderr into the pipe first, then stdout into the file (and, for
-            // `2>&1`, stderr after it), as bash applies `> file 2>&1` left to right.
-            posix_spawn_file_actions_adddup2(&rfa, devnull, 0);
-            posix_spawn_file_actions_adddup2(&rfa, 1, 2);
-            posix_spawn_file_actions_adddup2(&rfa, fd, 1);
-            if (both) posix_spawn_file_actions_adddup2(&rfa, fd, 2);
-            use = &rfa;
-          }
-        }
-        if (ok && w > 0 && use == &rfa) err = spawn_under_leader(&pid, args, &rfa, env, mark_var, cmd, devnull, fd, pwd_var, shlvl_var);
-        else if (ok && w > 0) err = posix_spawnp(&pid, args[0], use, &at, args, env);
-        if (use == &rfa) posix_spawn_file_actions_destroy(&rfa);
-        if (fd >= 0) close(fd);
+        posix_spawn_file_actions_init(&rfa);
+        posix_spawn_file_actions_adddup2(&rfa, devnull, 0);
+        posix_spawn_file_actions_adddup2(&rfa, 1, 2);
+        posix_spawn_file_actions_adddup2(&rfa, fd, 1);
+        if (both) posix_spawn_file_actions_adddup2(&rfa, fd, 2);
+        err = spawn_under_leader(&pid, args, &rfa, env, mark_var, cmd, devnull, fd, pwd_var, shlvl_var);
+        posix_spawn_file_actions_destroy(&rfa);
+        close(fd);
       }
       free(env);
       free(args);
