@@ -232,7 +232,9 @@ export function hashFileBytes(abs: string, size: number, regular = false): strin
     let readMs = 0;
     let hashMs = 0;
     for (;;) {
-      const t0 = performance.now();
+      // Timed only while the probe is undecided: not for small files, nor after the decision.
+      const timing = probe !== Infinity;
+      const t0 = timing ? performance.now() : 0;
       h.update(n === CHUNK ? buf : buf.subarray(0, n));
       done += n;
       if (done >= probe) {
@@ -241,10 +243,12 @@ export function hashFileBytes(abs: string, size: number, regular = false): strin
         const d = handOver(abs, fd, done, h, ahead === 'on' || readAheadPays(readMs, hashMs));
         if (d !== undefined) return d;
       }
-      const t1 = performance.now();
+      const t1 = timing ? performance.now() : 0;
       n = read(0);
-      hashMs += t1 - t0;
-      readMs += performance.now() - t1;
+      if (timing) {
+        hashMs += t1 - t0;
+        readMs += performance.now() - t1;
+      }
       if (n === 0) break;
     }
     return h.digest('hex');
