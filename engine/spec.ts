@@ -84,7 +84,7 @@ function validateOne(raw: unknown, index: number, errors: Diagnostic[], guard: W
   let log = optString(s, 'log', err);
   if (log !== undefined) log = normalizeRel(log);
   const runOnFailure = optBool(s, 'runOnFailure', false, err);
-  const cache = s.cache === undefined ? undefined : optBool(s, 'cache', true, err);
+  const cache = optBool(s, 'cache', undefined, err);
 
   let run: string | Action | undefined;
   if (s.run !== undefined) {
@@ -216,7 +216,7 @@ function optString(s: Record<string, unknown>, field: string, err: SpecErrors): 
   return v;
 }
 
-function optBool(s: Record<string, unknown>, field: string, dflt: boolean, err: SpecErrors): boolean {
+function optBool<D extends boolean | undefined>(s: Record<string, unknown>, field: string, dflt: D, err: SpecErrors): boolean | D {
   const v = s[field];
   if (v === undefined) return dflt;
   if (typeof v !== 'boolean') {
