@@ -25,11 +25,11 @@
 // so no command's output forges a frame by accident. A command has ended once its process group
 // no longer holds the pipe open (see settle), as child_process's 'close' waited for all holders.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { nativeProgram } from './native.ts';
 import { HAS_PROC, pgidOf, procState } from './proc.ts';
 
 /** What a command run through the launcher ended with, as child_process reports it. */
@@ -59,24 +59,6 @@ const RESTORED = ['SHLVL', 'LC_ALL', 'PWD', 'OLDPWD', 'BASH_ENV'] as const;
  */
 export type LauncherProgram = { kind: 'native'; path: string } | { kind: 'bash' };
 
-/** The native launcher beside the compiled engine, checked against its source (sha256 of engine/launcher.c). */
-function nativeProgram(): string | undefined {
-  // From the sources this module is engine/launcher.ts; from the bundle, dist/engine/cli.cjs.
-  for (const [bin, src] of [['../dist/engine/hubmake-launcher', './launcher.c'], ['./hubmake-launcher', '../../engine/launcher.c']] as const) {
-    try {
-      const binPath = fileURLToPath(new URL(bin, import.meta.url));
-      fs.accessSync(binPath, fs.constants.X_OK);
-      const built = fs.readFileSync(`${binPath}.source-sha256`, 'utf8').trim();
-      const now = createHash('sha256').update(fs.readFileSync(fileURLToPath(new URL(src, import.meta.url)))).digest('hex');
-      // A binary compiled from another version of the source may speak another protocol.
-      if (built === now) return binPath;
-    } catch { /* not built here (no C compiler at install), or not this layout */ }
-  }
-  return undefined;
-}
-
-let native: { path: string | undefined } | undefined;
-
 /**
  * The launcher for a build's commands, or undefined when they are spawned directly:
  * HUBMAKE_LAUNCHER=off, or the bash launcher in an environment it cannot pass on (launchable).
@@ -85,8 +67,8 @@ let native: { path: string | undefined } | undefined;
 export function launcherFor(env: NodeJS.ProcessEnv): LauncherProgram | undefined {
   if (env.HUBMAKE_LAUNCHER === 'off') return undefined;
   if (env.HUBMAKE_LAUNCHER !== 'bash') {
-    native ??= { path: nativeProgram() };
-    if (native.path) return { kind: 'native', path: native.path };
+    const native = nativeProgram(LAUNCHER_NAME, 'launcher.c');
+    if (native) return { kind: 'native', path: native };
   }
   return launchable(env) ? { kind: 'bash' } : undefined;
 }
