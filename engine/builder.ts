@@ -50,6 +50,8 @@ export interface BuildOptions {
    * without a fingerprint.
    */
   knownFresh?: Set<string>;
+  /** The stamp's paths the native probe confirmed, for the build-start event. */
+  probed?: number;
 }
 
 export interface BuildResult {
@@ -114,6 +116,7 @@ class Builder {
     for (const n of this.o.closure) if (!this.o.graph.byName.get(n)!.alias) runnable++;
     const start: BuildEvent = { type: 'build-start', buildId: this.o.buildId, goals: this.o.goals, targets: this.o.closure.size, runnable, jobs: this.sched.jobs, dryRun: this.o.dryRun };
     if (this.o.knownFresh) start.vouched = this.o.knownFresh.size;
+    if (this.o.probed !== undefined) start.probed = this.o.probed;
     this.emit(start);
     for (const w of this.o.state.warnings) this.emit({ type: 'warning', message: w });
     return new Promise((resolve) => {

@@ -7,8 +7,9 @@ import { parseArgs } from 'node:util';
 import { DeclarationError, formatDiagnostic } from './errors.ts';
 import type { BuildEvent } from './events.ts';
 import { resolveGoals } from './graph.ts';
-import { importTargets, validateImported, type Loaded } from './load.ts';
-import { checkStamp, stampKey, type SettledAnswer, type StampCheck } from './stamp.ts';
+import { importTargets, validateImported, type Imported, type Loaded } from './load.ts';
+import { checkStamp, readStamp, stampKey, type SettledAnswer, type StampCheck } from './stamp.ts';
+import { probeStamp } from './stamp-probe.ts';
 import { Disk } from './disk.ts';
 import { plainReporter, stdio } from './report/plain.ts';
 import { withMetrics } from './report/metrics.ts';
@@ -254,18 +255,31 @@ async function mainWith(argv: string[], signal: AbortSignal | undefined, interru
  * not keep them beside the validated targets.
  */
 async function planBuild(opts: CliOptions, artifacts: ArtifactSettings): Promise<Plan> {
-  const imported = await importTargets(opts.root, opts.file, { defines: opts.defines });
   const plain = !opts.list && !opts.graph && opts.restore === undefined && !opts.watch && !opts.dryRun && !opts.status;
-  const key = plain && process.env.HUBMAKE_NOOP_SHORTCUT !== 'off' ? stampKey({ root: opts.root, specs: imported.specs, moduleHash: imported.moduleHash, goals: opts.goals, defines: opts.defines, env: process.env }) : undefined;
+  const keyed = plain && process.env.HUBMAKE_NOOP_SHORTCUT !== 'off';
   // -B runs targets whatever they are; a cache limit is enforced under the lock by a full build.
-  const check = key && !opts.always && artifacts.limit === undefined ? checkStamp(path.join(opts.root, STATE_DIR), new Disk(opts.root), key) : undefined;
-  if (check && check.changed.length === 0) return { settled: check.answer };
+  // The stamp is read, and its paths handed to the native probe, before the module is imported:
+  // the stats then overlap the import and the key.
+  const stateDir = path.join(opts.root, STATE_DIR);
+  const stamp = keyed && !opts.always && artifacts.limit === undefined ? readStamp(stateDir) : undefined;
+  const probe = stamp && probeStamp(opts.root, stamp, process.env);
+  let imported: Imported;
+  try {
+    imported = await importTargets(opts.root, opts.file, { defines: opts.defines });
+  } catch (e) {
+    probe?.abandon();
+    throw e;
+  }
+  const key = keyed ? stampKey({ root: opts.root, specs: imported.specs, moduleHash: imported.moduleHash, goals: opts.goals, defines: opts.defines, env: process.env }) : undefined;
+  if (probe && key !== stamp.head.key) probe.abandon();
+  const check = key && stamp?.head.key === key ? checkStamp(stateDir, new Disk(opts.root), key, stamp, await probe?.answer) : undefined;
+  if (check && check.changed.length === 0) return { settled: check.answer, ...(check.confirmed !== undefined ? { probed: check.confirmed } : {}) };
   const loaded = validateImported(opts.root, imported);
   return { loaded, goals: resolveGoals(loaded.graph, opts.goals), key, check };
 }
 
 type Plan =
-  | { settled: SettledAnswer }
+  | { settled: SettledAnswer; probed?: number }
   | { loaded: Loaded; goals: { goals: string[]; closure: Set<string> }; key: string | undefined; check: StampCheck | undefined };
 
 /** Lists, draws, restores, watches or builds, as the options say. */
@@ -300,7 +314,7 @@ async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifact
   const shown = live?.emit ?? (opts.json || !opts.watch ? emit : withWatchLines(emit, (await import('./report/watch-lines.ts')).watchLines));
   const buildEmit = process.env.HUBMAKE_TIMING ? withMetrics(shown, (l) => process.stderr.write(l)) : shown;
   if ('settled' in plan) {
-    emitSettled(plan.settled, opts.jobs, buildEmit);
+    emitSettled(plan.settled, opts.jobs, buildEmit, plan.probed);
     live?.close();
     return 0;
   }
@@ -358,10 +372,10 @@ async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifact
  * A build the settled stamp answered: the events a build of all-fresh targets gives (a decision per
  * target, in dependency order), so every logger says what it says after a full no-op.
  */
-function emitSettled(a: SettledAnswer, jobs: number, emit: (e: BuildEvent) => void): void {
+function emitSettled(a: SettledAnswer, jobs: number, emit: (e: BuildEvent) => void, probed: number | undefined): void {
   const t0 = Date.now();
   const buildId = newBuildId();
-  emit({ type: 'build-start', buildId, goals: a.goals, targets: a.targets, runnable: a.names.length, jobs: Math.max(1, jobs), dryRun: false });
+  emit({ type: 'build-start', buildId, goals: a.goals, targets: a.targets, runnable: a.names.length, jobs: Math.max(1, jobs), dryRun: false, ...(probed !== undefined ? { probed } : {}) });
   for (const target of a.names) emit({ type: 'decision', target, action: 'fresh', reasons: [] });
   const counts = { built: 0, fresh: a.names.length, kept: 0, failed: 0, blocked: 0, skipped: 0 };
   emit({ type: 'build-end', buildId, ok: true, interrupted: false, counts, durationMs: Date.now() - t0, ran: [], settled: true });

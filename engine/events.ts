@@ -17,6 +17,8 @@ export type BuildEvent =
       dryRun: boolean;
       /** Targets the settled stamp vouched fresh without deciding them (engine/stamp.ts). */
       vouched?: number;
+      /** Paths of the stamp the native probe confirmed, the rest looked at by the build (engine/stamp-probe.ts). */
+      probed?: number;
     }
   /** Another build holds the root; this one waits. */
   | { type: 'lock-wait'; pid: number; host: string; since: string }

@@ -157,6 +157,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
       emit: o.emit,
       ...(o.targetSignal ? { targetSignal: o.targetSignal } : {}),
       ...(fresh ? { knownFresh: fresh } : {}),
+      ...(prior?.confirmed !== undefined ? { probed: prior.confirmed } : {}),
       artifacts,
     });
     if (!o.dryRun) {
@@ -179,7 +180,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
         // rewriting every entry costs more than the few re-hashes it would save (~25 ms at 10k).
         if (hasher.changed && o.saveStatCache !== false && !prior) state.saveStatCache(hasher.entries());
         // Last, so that the log signature it keeps is the log's final one.
-        if (tracked) writeStamp(state.dir, disk, hasher, o.stampKey!, o.goals, tracked, prior?.carried);
+        if (tracked) writeStamp(state.dir, disk, hasher, o.stampKey!, o.goals, tracked, prior?.carried());
       } catch (e) {
         o.emit({ type: 'warning', message: `could not rewrite the build state in ${state.dir}: ${(e as Error).message}; the records of this build are kept` });
       }

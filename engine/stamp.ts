@@ -37,7 +37,7 @@ import { hashFileBytes, MISSING, racy, sameList, type Hasher } from './hash.ts';
 import { isGlob } from './spec.ts';
 import { LOG } from './state.ts';
 
-const VERSION = 6;
+const VERSION = 7;
 export const STAMP_FILE = 'settled.json';
 /** Racy files are compared by content on every check; past these, no stamp is written (the next full no-op re-hashes them and writes one). */
 const MAX_RACY_FILES = 256;
@@ -53,27 +53,47 @@ export interface SettledAnswer {
   names: string[];
 }
 
-interface Stamp extends SettledAnswer {
+/**
+ * The stamp file: this head as one line of JSON, then one record per tracked path, each
+ * `<kind>\0<signature>\0<path>\0`, which the native probe (engine/stamp-probe.c) reads without
+ * parsing JSON, and which the build parses only when it needs the paths themselves.
+ */
+export interface StampHead extends SettledAnswer {
   v: number;
   key: string;
   /** Signature of the state log when the stamp was written. */
   log: string;
-  /** Inputs and outputs of the goals' targets, once each, in dependency order. */
-  paths: string[];
-  /** One character per path: 'o' for an output (looked at without following a symlink), 'i' else. */
-  kinds: string;
+  /** How many path records follow the head. */
+  count: number;
   /** Glob inputs: every directory under their fixed prefixes, and their signatures. */
   dirs: string[];
   dirSigs: string[];
-  /**
-   * Their signatures: `f:dev:ino:size:mtimeNs:ctimeNs`, `absent`, or `racy:<sha256>` for a file
-   * whose stat could not vouch for its bytes (compared by content).
-   */
-  sigs: string[];
   /** Outputs' and logs' directories, and the logs: validation's write checks look at them. */
   guarded: string[];
   /** Digest of their kinds and inodes. */
   guards: string;
+}
+
+/**
+ * One path record. Paths: the inputs and outputs of the goals' targets, once each, in dependency
+ * order. Kind: 'o' for an output (looked at without following a symlink), 'i' else. Signature:
+ * `f:dev:ino:size:mtimeNs:ctimeNs`, `absent`, or `racy:<sha256>` for a file whose stat could not
+ * vouch for its bytes (compared by content).
+ */
+export interface PathRecord {
+  kind: string;
+  sig: string;
+  path: string;
+}
+
+/** A stamp as read: its head, the file's signature before the read, and its records unparsed. */
+export interface StampFile {
+  head: StampHead;
+  self: string;
+  file: string;
+  text: string;
+  /** Where the records start in text. */
+  at: number;
 }
 
 /** The stamp's word on a build with its key: the paths that moved since (none: settled). */
@@ -82,9 +102,11 @@ export interface StampCheck {
   changed: string[];
   /**
    * Every unchanged path's signature, for the next stamp (the build does not hash those paths).
-   * An unchanged output was seen not to be a symlink.
+   * An unchanged output was seen not to be a symlink. Made when asked: a no-op never needs it.
    */
-  carried: Map<string, string>;
+  carried: () => Map<string, string>;
+  /** How many paths the native probe confirmed (undefined: it did not answer, or was not asked). */
+  confirmed?: number;
   /** The stamp file's own signature and the state log's, as the check saw them. */
   self: string;
   log: string;
@@ -293,27 +315,54 @@ function fileSig(stateDir: string, name: string): string {
 
 const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((e) => typeof e === 'string');
 
-function readStamp(stateDir: string): Stamp | undefined {
-  let s: Stamp;
+/** The stamp on disk, or undefined when there is none of this version. Reads only. */
+export function readStamp(stateDir: string): StampFile | undefined {
+  const file = path.join(stateDir, STAMP_FILE);
+  const self = fileSig(stateDir, STAMP_FILE);
+  let text: string;
+  let head: StampHead;
+  let at: number;
   try {
-    s = JSON.parse(fs.readFileSync(path.join(stateDir, STAMP_FILE), 'utf8')) as Stamp;
+    text = fs.readFileSync(file, 'utf8');
+    at = text.indexOf('\n') + 1;
+    head = JSON.parse(text.slice(0, at)) as StampHead;
   } catch {
     return undefined;
   }
-  const ok = s && s.v === VERSION && typeof s.key === 'string' && strings(s.paths) && strings(s.sigs) && s.sigs.length === s.paths.length && typeof s.kinds === 'string' && s.kinds.length === s.paths.length && strings(s.dirs) && strings(s.dirSigs) && s.dirSigs.length === s.dirs.length && strings(s.guarded) && strings(s.goals) && strings(s.names) && typeof s.targets === 'number';
-  return ok ? s : undefined;
+  const s = head;
+  const ok = at > 0 && s && s.v === VERSION && typeof s.key === 'string' && typeof s.log === 'string' && Number.isSafeInteger(s.count) && s.count >= 0 && strings(s.dirs) && strings(s.dirSigs) && s.dirSigs.length === s.dirs.length && strings(s.guarded) && typeof s.guards === 'string' && strings(s.goals) && strings(s.names) && typeof s.targets === 'number';
+  return ok ? { head, self, file, text, at } : undefined;
+}
+
+/** A stamp file's text. JSON.stringify escapes every newline inside strings: the first one ends the head. */
+export function stampText(head: StampHead, records: PathRecord[]): string {
+  let text = `${JSON.stringify({ ...head, count: records.length })}\n`;
+  for (const r of records) text += `${r.kind}\0${r.sig}\0${r.path}\0`;
+  return text;
+}
+
+/** The stamp's path records, or undefined when they are not the number its head says. */
+export function recordsOf(s: StampFile): PathRecord[] | undefined {
+  const fields = s.text.slice(s.at).split('\0');
+  if (fields.length !== 3 * s.head.count + 1 || fields[fields.length - 1] !== '') return undefined;
+  const out: PathRecord[] = [];
+  for (let i = 0; i < fields.length - 1; i += 3) out.push({ kind: fields[i]!, sig: fields[i + 1]!, path: fields[i + 2]! });
+  return out;
 }
 
 /**
  * What the stamp says of a build with this key: the paths that moved since it was written (empty
- * when every target is fresh), or undefined when it cannot speak for this build at all (no stamp,
- * another key or state log, a directory outputs are written through changed). Reads and stats only.
+ * when every target is fresh), or undefined when it cannot speak for this build at all (another
+ * key or state log, a directory outputs are written through changed). Reads and stats only.
+ * `stamp`: the stamp as read earlier (engine/cli.ts reads it before importing the targets module).
+ * `unconfirmed`: the native probe's answer (engine/stamp-probe.ts), the records whose stat it did
+ * not find exactly as recorded; only those are looked at here. Without it, all are.
  */
-export function checkStamp(stateDir: string, disk: Disk, key: string): StampCheck | undefined {
-  const self = fileSig(stateDir, STAMP_FILE);
-  const s = readStamp(stateDir);
-  const guards = s && s.key === key && s.log === fileSig(stateDir, LOG) ? guardsOf(disk, s.guarded) : undefined;
-  if (!s || guards === undefined || guards !== s.guards) return undefined;
+export function checkStamp(stateDir: string, disk: Disk, key: string, stamp = readStamp(stateDir), unconfirmed?: Set<number>): StampCheck | undefined {
+  if (!stamp) return undefined;
+  const s = stamp.head;
+  const guards = s.key === key && s.log === fileSig(stateDir, LOG) ? guardsOf(disk, s.guarded) : undefined;
+  if (guards === undefined || guards !== s.guards) return undefined;
   // A glob's match set is as the stamp says while no directory under its fixed prefix moved. A
   // graph with globs is answered whole or decided per target: which targets a new match reaches
   // is the rebuilder's to say.
@@ -326,16 +375,31 @@ export function checkStamp(stateDir: string, disk: Disk, key: string): StampChec
     }
     if (st === 'link' || !st?.isDir || sigOf(st) !== s.dirSigs[i]) return undefined;
   }
+  const answer = { goals: s.goals, targets: s.targets, names: s.names };
+  let records: PathRecord[] | undefined;
+  const carryAll = () => {
+    const carried = new Map<string, string>();
+    for (const r of (records ??= recordsOf(stamp)) ?? []) carried.set(r.path, r.sig);
+    return carried;
+  };
+  // Everything confirmed: the records need not even be parsed.
+  const confirmed = unconfirmed ? { confirmed: s.count - unconfirmed.size } : {};
+  if (unconfirmed?.size === 0) return { answer, changed: [], carried: carryAll, ...confirmed, self: stamp.self, log: s.log };
+  records = recordsOf(stamp);
+  if (!records) return undefined;
   const changed: string[] = [];
   const carried = new Map<string, string>();
-  for (let i = 0; i < s.paths.length; i++) {
-    const p = s.paths[i]!;
-    const want = s.sigs[i]!;
+  for (let i = 0; i < records.length; i++) {
+    const { kind, sig: want, path: p } = records[i]!;
+    if (unconfirmed && !unconfirmed.has(i)) {
+      carried.set(p, want);
+      continue;
+    }
     let st: FileStat | undefined;
     try {
       // An output is looked at as itself: one that has become a symlink leads where the stamp does
       // not watch, and validation must see it (as many stats as following it: no extra call).
-      if (s.kinds.charCodeAt(i) === 111 /* o */) {
+      if (kind === 'o') {
         const own = disk.lstatFull(p);
         if (own === 'link') return undefined;
         st = own;
@@ -355,7 +419,7 @@ export function checkStamp(stateDir: string, disk: Disk, key: string): StampChec
     else if (s.dirs.length) return undefined;
     else changed.push(p);
   }
-  return { answer: { goals: s.goals, targets: s.targets, names: s.names }, changed, carried, self, log: s.log };
+  return { answer, changed, carried: () => carried, ...confirmed, self: stamp.self, log: s.log };
 }
 
 /**
@@ -417,13 +481,12 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
     }
     sigs.push(`f:${e[0]}:${e[1]}:${e[2]}:${e[3]}:${e[4]}`);
   }
-  const stamp: Stamp = {
+  const outs = new Set(tracked.outputs);
+  const head: StampHead = {
     v: VERSION,
     key,
     log: fileSig(stateDir, LOG),
-    paths,
-    kinds: kindsOf(tracked, paths),
-    sigs,
+    count: paths.length,
     dirs: globs.dirs,
     dirSigs: globs.dirSigs,
     guarded: tracked.guarded,
@@ -432,7 +495,7 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
     targets: tracked.targets,
     names: tracked.names,
   };
-  writeFileAtomic(path.join(stateDir, STAMP_FILE), JSON.stringify(stamp));
+  writeFileAtomic(path.join(stateDir, STAMP_FILE), stampText(head, paths.map((p, i) => ({ kind: outs.has(p) ? 'o' : 'i', sig: sigs[i]!, path: p }))));
   return true;
 }
 
@@ -457,13 +520,6 @@ export function knownFresh(g: Graph, closure: Set<string>, changed: string[]): S
   const fresh = new Set<string>();
   for (const n of closure) if (!affected.has(n)) fresh.add(n);
   return fresh;
-}
-
-function kindsOf(tracked: Tracked, paths: string[]): string {
-  const outs = new Set(tracked.outputs);
-  let k = '';
-  for (const p of paths) k += outs.has(p) ? 'o' : 'i';
-  return k;
 }
 
 /**

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 const project = path.dirname(path.dirname(new URL(import.meta.url).pathname));
@@ -59,35 +60,62 @@ await esbuild.build({
   outfile: path.join(tmp, 'globs.cjs'),
   logLevel: 'warning',
 });
-// The native command launcher (engine/launcher.c), when a C compiler is there: $CC (split into
-// words, as make does), cc or gcc, the first that compiles it into a program that runs one command.
-// Without one the build starts its commands through the bash launcher (engine/launcher.ts). The
-// source's sha256 goes beside the binary: the engine uses no binary of another source version.
-const launcherSrc = path.join(project, 'engine/launcher.c');
-const launcherBin = path.join(tmp, 'hubmake-launcher');
-const tried = [];
-let launcher;
-for (const cc of [process.env.CC, 'cc', 'gcc'].filter((c) => c && c.trim())) {
-  const [prog, ...flags] = cc.trim().split(/\s+/);
-  fs.rmSync(launcherBin, { force: true });
-  const r = spawnSync(prog, [...flags, '-O2', '-o', launcherBin, launcherSrc], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) {
-    tried.push(`${cc}: ${r.error ? r.error.message : `exit ${r.status}\n${r.stderr.trim()}`}`);
-    continue;
+// The engine's C helpers, when a C compiler is there: $CC (split into words, as make does), cc or
+// gcc, the first that compiles each into a program that passes its smoke test. Without one the
+// engine does their work in JavaScript: the bash launcher starts the commands (engine/launcher.ts)
+// and the build stats the settled stamp's paths itself (engine/stamp.ts). Each source's sha256
+// goes beside its binary: the engine uses no binary of another source version (engine/native.ts).
+const natives = [
+  // The command launcher: its first command, through the same frames the build reads.
+  { name: 'hubmake-launcher', source: 'launcher.c', what: 'native launcher', without: 'commands start through the bash launcher',
+    smoke: (bin) => {
+      const r = spawnSync(bin, ['bundle'], { input: 'T:\0xtrue\0', encoding: 'utf8', cwd: project, timeout: 10_000 });
+      return !r.error && /T:E0( gone)?\n$/.test(r.stdout ?? '') ? undefined : `did not run a command (${r.error?.message ?? JSON.stringify(r.stdout)})`;
+    } },
+  // The stamp probe: one stamp file, one path confirmed and one not.
+  { name: 'hubmake-stamp-probe', source: 'stamp-probe.c', what: 'stamp probe', without: 'the build stats the stamp\'s paths itself',
+    smoke: (bin) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubmake-probe-'));
+      try {
+        fs.writeFileSync(path.join(dir, 'a'), 'a');
+        const st = fs.statSync(path.join(dir, 'a'), { bigint: true });
+        const sig = (s) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+        fs.writeFileSync(path.join(dir, 'stamp'), `{}\ni\0f:${sig(st)}\0a\0i\0f:0:0:0:0:0\0a\0`);
+        const r = spawnSync(bin, [dir, path.join(dir, 'stamp'), sig(fs.statSync(path.join(dir, 'stamp'), { bigint: true }))], { encoding: 'utf8', timeout: 10_000 });
+        return !r.error && r.stdout === '1\nend 2\n' ? undefined : `did not check a stamp (${r.error?.message ?? JSON.stringify(r.stdout)})`;
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    } },
+];
+const helpers = [];
+for (const n of natives) {
+  const src = path.join(project, 'engine', n.source);
+  const bin = path.join(tmp, n.name);
+  const tried = [];
+  let built;
+  for (const cc of [process.env.CC, 'cc', 'gcc'].filter((c) => c && c.trim())) {
+    const [prog, ...flags] = cc.trim().split(/\s+/);
+    fs.rmSync(bin, { force: true });
+    const r = spawnSync(prog, [...flags, '-O2', '-o', bin, src], { encoding: 'utf8' });
+    if (r.error || r.status !== 0) {
+      tried.push(`${cc}: ${r.error ? r.error.message : `exit ${r.status}\n${r.stderr.trim()}`}`);
+      continue;
+    }
+    const failed = n.smoke(bin);
+    if (failed) {
+      tried.push(`${cc}: compiled, but the program ${failed}`);
+      continue;
+    }
+    fs.writeFileSync(`${bin}.source-sha256`, crypto.createHash('sha256').update(fs.readFileSync(src)).digest('hex') + '\n');
+    built = `${n.what} compiled with ${cc}`;
+    break;
   }
-  // Its first command, through the same frames the build reads.
-  const smoke = spawnSync(launcherBin, ['bundle'], { input: 'T:\0xtrue\0', encoding: 'utf8', cwd: project, timeout: 10_000 });
-  if (smoke.error || !/T:E0( gone)?\n$/.test(smoke.stdout ?? '')) {
-    tried.push(`${cc}: compiled, but the program did not run a command (${smoke.error?.message ?? JSON.stringify(smoke.stdout)})`);
-    continue;
+  if (!built) {
+    fs.rmSync(bin, { force: true });
+    built = `no ${n.what} (${n.without}): ${tried.length ? tried.join('; ') : 'no C compiler ($CC, cc, gcc)'}`;
   }
-  fs.writeFileSync(`${launcherBin}.source-sha256`, crypto.createHash('sha256').update(fs.readFileSync(launcherSrc)).digest('hex') + '\n');
-  launcher = `native launcher compiled with ${cc}`;
-  break;
-}
-if (!launcher) {
-  fs.rmSync(launcherBin, { force: true });
-  launcher = `no native launcher (commands start through the bash launcher): ${tried.length ? tried.join('; ') : 'no C compiler ($CC, cc, gcc)'}`;
+  helpers.push(built);
 }
 const sources = {};
 for (const rel of Object.keys(res.metafile.inputs).sort()) {
@@ -98,4 +126,4 @@ const old = `${out}.old-${process.pid}`;
 if (fs.existsSync(out)) fs.renameSync(out, old);
 fs.renameSync(tmp, out);
 fs.rmSync(old, { recursive: true, force: true });
-console.log(`bundle: ${Object.keys(sources).length} sources → ${path.relative(project, out)}; ${launcher}`);
+console.log(`bundle: ${Object.keys(sources).length} sources → ${path.relative(project, out)}; ${helpers.join('; ')}`);

@@ -2,22 +2,45 @@
 // answered without per-target decisions. Through the real command line: it must say what a full
 // no-op says, and every kind of change must fall back to the rebuilder and run what it runs.
 // The property test (seed 67, no glob) checks the same on random graphs and edits.
+// Every test runs twice: as the build checks a stamp of this size (it stats the paths itself), and
+// with the native probe (engine/stamp-probe.c) answering every check (HUBMAKE_STAMP_PROBE=0).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'uvu';
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cli, read, started, tempRoot, write } from './lib/cli.ts';
+import { cli as runCli, read, started, tempRoot, write } from './lib/cli.ts';
 import { Disk } from '../engine/disk.ts';
 import type { BuildEvent } from '../engine/events.ts';
 import { resolveGoals } from '../engine/graph.ts';
 import { importTargets, validateImported } from '../engine/load.ts';
 import { runBuild } from '../engine/session.ts';
 import { Hasher } from '../engine/hash.ts';
-import { checkStamp, stampKey, writeStamp, type StampCheck, type Tracked } from '../engine/stamp.ts';
+import { checkStamp, readStamp, recordsOf, stampKey, stampText, writeStamp, type StampCheck, type Tracked } from '../engine/stamp.ts';
 
 const OFF = { HUBMAKE_NOOP_SHORTCUT: 'off' };
+
+const stats = suite('stamp, stats by the build');
+const probed = suite('stamp, stats by the native probe');
+/** The environment of the test running now (uvu runs one test at a time). */
+let suiteEnv: NodeJS.ProcessEnv = {};
+function test(name: string, fn: () => unknown): void {
+  const under = (env: NodeJS.ProcessEnv) => async () => {
+    suiteEnv = env;
+    try {
+      await fn();
+    } finally {
+      suiteEnv = {};
+    }
+  };
+  stats(name, under({ HUBMAKE_STAMP_PROBE: 'off' }));
+  probed(name, under({ HUBMAKE_STAMP_PROBE: '0' }));
+}
+
+function cli(root: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  return runCli(root, args, { ...suiteEnv, ...env });
+}
 
 const MODULE = `import fs from 'node:fs';
 export default ({ root, defines }) => {
@@ -97,6 +120,12 @@ test('a no-op after a no-op is answered by the stamp and says what a full no-op 
   assert.match(plain.stdout, /nothing to do \(4 targets up to date\)/);
   assert.match(plain.stderr, /^hubmake-decided-by: settled stamp$/m);
   assert.match(plainFull.stderr, /^hubmake-decided-by: per-target rebuilder$/m);
+  // Under the probe's suite it confirmed every path of the stamp a stat can vouch for (not those
+  // written too recently: they are compared by content), under the other it was not asked.
+  const records = recordsOf(readStamp(path.join(root, '.hubmake'))!)!;
+  assert.is(records.length, 7);
+  if (suiteEnv.HUBMAKE_STAMP_PROBE === '0') assert.match(plain.stderr, new RegExp(`^hubmake-stamp-probe-confirmed: ${records.filter((r) => r.sig.startsWith('f:')).length}$`, 'm'));
+  else assert.not.match(plain.stderr, /stamp-probe/);
   // HUBMAKE_NOOP_SHORTCUT=off neither reads, writes nor removes the stamp.
   assert.match(cli(root, ['-j', '1'], { HUBMAKE_TIMING: '1' }).stderr, /^hubmake-decided-by: settled stamp$/m);
   // --explain says who answered, and how to have every target decided.
@@ -308,9 +337,9 @@ test('a glob input is stamped: a new, removed or edited match, in any directory 
   write(root, 'other-src.txt', 'o\n');
   build(root);
   await settleGlobs(root);
-  const stamp = JSON.parse(read(root, '.hubmake/settled.json')) as { dirs: string[]; paths: string[] };
-  assert.equal(stamp.dirs, ['src', 'src/sub']);
-  assert.ok(stamp.paths.includes('src/sub/b.txt'));
+  const stamp = readStamp(path.join(root, '.hubmake'))!;
+  assert.equal(stamp.head.dirs, ['src', 'src/sub']);
+  assert.ok(recordsOf(stamp)!.some((r) => r.path === 'src/sub/b.txt'));
   const steps: Array<[string, () => void, string[]]> = [
     ['a new match in a subdirectory', () => write(root, 'src/sub/deeper/c.txt', 'c\n'), ['all.txt']],
     ['an edited match', () => write(root, 'src/a.txt', 'a2\n'), ['all.txt']],
@@ -384,7 +413,7 @@ test('a glob without ** watches only the levels it can reach', async () => {
   write(root, 'top/sub/deep.txt', 'd\n');
   build(root);
   await settleGlobs(root);
-  assert.equal((JSON.parse(read(root, '.hubmake/settled.json')) as { dirs: string[] }).dirs, ['top']);
+  assert.equal(readStamp(path.join(root, '.hubmake'))!.head.dirs, ['top']);
   write(root, 'top/sub/more.txt', 'm\n');
   assert.ok(build(root).settled, 'a file the pattern cannot reach moved the stamp');
   write(root, 'top/b.txt', 'b\n');
@@ -526,10 +555,11 @@ test('an output that became a symlink is never answered for, even when what it l
   // A file system that kept the inode's ctime through such a swap would show the stamp the very
   // signature it recorded: the stamp is given that signature here, and must still not answer.
   const file = path.join(root, '.hubmake', 'settled.json');
-  const stamp = JSON.parse(read(root, '.hubmake/settled.json')) as { paths: string[]; sigs: string[] };
+  const stamp = readStamp(path.join(root, '.hubmake'))!;
+  const records = recordsOf(stamp)!;
   const st = fs.statSync(path.join(outside, 'out.txt'), { bigint: true });
-  stamp.sigs[stamp.paths.indexOf('out.txt')] = `f:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-  fs.writeFileSync(file, JSON.stringify(stamp));
+  records.find((r) => r.path === 'out.txt')!.sig = `f:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  fs.writeFileSync(file, stampText(stamp.head, records));
   const r = cli(root, ['-j', '1']);
   assert.is(r.code, 2, r.stdout + r.stderr);
   assert.match(r.stderr, /outside the root/);
@@ -620,4 +650,5 @@ test('what the stamp said before the lock is dropped when a build recorded meanw
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-test.run();
+stats.run();
+probed.run();
