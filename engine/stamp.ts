@@ -343,12 +343,21 @@ export function stampText(head: StampHead, records: PathRecord[]): string {
   return text;
 }
 
-/** The stamp's path records, or undefined when they are not the number its head says. */
-export function recordsOf(s: StampFile): PathRecord[] | undefined {
+/**
+ * The stamp's records as one flat list, kind, signature and path of record i at 3i, 3i+1 and 3i+2
+ * (no object per record), or undefined when they are not the number its head says.
+ */
+function fieldsOf(s: StampFile): string[] | undefined {
   const fields = s.bytes.toString('utf8', s.at).split('\0');
-  if (fields.length !== 3 * s.head.count + 1 || fields[fields.length - 1] !== '') return undefined;
+  return fields.length === 3 * s.head.count + 1 && fields[fields.length - 1] === '' ? fields : undefined;
+}
+
+/** The stamp's path records (tests, and a look by hand), or undefined when they are not the number its head says. */
+export function recordsOf(s: StampFile): PathRecord[] | undefined {
+  const f = fieldsOf(s);
+  if (!f) return undefined;
   const out: PathRecord[] = [];
-  for (let i = 0; i < fields.length - 1; i += 3) out.push({ kind: fields[i]!, sig: fields[i + 1]!, path: fields[i + 2]! });
+  for (let i = 0; i + 2 < f.length; i += 3) out.push({ kind: f[i]!, sig: f[i + 1]!, path: f[i + 2]! });
   return out;
 }
 
@@ -378,25 +387,28 @@ export function checkStamp(stateDir: string, disk: Disk, key: string, stamp = re
     if (st === 'link' || !st?.isDir || sigOf(st) !== s.dirSigs[i]) return undefined;
   }
   const answer = { goals: s.goals, targets: s.targets, names: s.names };
-  let records: PathRecord[] | undefined;
-  const carryAll = () => {
-    const carried = new Map<string, string>();
-    for (const r of (records ??= recordsOf(stamp)) ?? []) carried.set(r.path, r.sig);
-    return carried;
-  };
-  // Everything confirmed: the records need not even be parsed.
   const confirmed = unconfirmed ? { confirmed: s.count - unconfirmed.size } : {};
-  if (unconfirmed?.size === 0) return { answer, changed: [], carried: carryAll, ...confirmed, self: stamp.self, log: s.log };
-  records = recordsOf(stamp);
-  if (!records) return undefined;
+  let fields: string[] | undefined;
+  const moved = new Set<number>();
+  // Every unmoved path's signature, for the next stamp: built only when one is written.
+  const carried = () => {
+    const m = new Map<string, string>();
+    const f = (fields ??= fieldsOf(stamp)) ?? [];
+    for (let i = 0; 3 * i + 2 < f.length; i++) if (!moved.has(i)) m.set(f[3 * i + 2]!, f[3 * i + 1]!);
+    return m;
+  };
+  // Everything confirmed: the records need not even be decoded.
+  if (unconfirmed?.size === 0) return { answer, changed: [], carried, ...confirmed, self: stamp.self, log: s.log };
+  fields = fieldsOf(stamp);
+  if (!fields) return undefined;
   const changed: string[] = [];
-  const carried = new Map<string, string>();
-  for (let i = 0; i < records.length; i++) {
-    const { kind, sig: want, path: p } = records[i]!;
-    if (unconfirmed && !unconfirmed.has(i)) {
-      carried.set(p, want);
-      continue;
-    }
+  // The probe's leftovers, or every record without it, in the stamp's order.
+  const look = unconfirmed ? [...unconfirmed].sort((a, b) => a - b) : undefined;
+  for (let n = 0, end = look ? look.length : s.count; n < end; n++) {
+    const i = look ? look[n]! : n;
+    const kind = fields[3 * i]!;
+    const want = fields[3 * i + 1]!;
+    const p = fields[3 * i + 2]!;
     let st: FileStat | undefined;
     try {
       // An output is looked at as itself: one that has become a symlink leads where the stamp does
@@ -417,11 +429,12 @@ export function checkStamp(stateDir: string, disk: Disk, key: string, stamp = re
         same = false;
       }
     } else same = sigOf(st) === want;
-    if (same) carried.set(p, want);
-    else if (s.dirs.length) return undefined;
-    else changed.push(p);
+    if (same) continue;
+    if (s.dirs.length) return undefined;
+    changed.push(p);
+    moved.add(i);
   }
-  return { answer, changed, carried: () => carried, ...confirmed, self: stamp.self, log: s.log };
+  return { answer, changed, carried, ...confirmed, self: stamp.self, log: s.log };
 }
 
 /**
