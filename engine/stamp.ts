@@ -38,7 +38,9 @@ import { isGlob } from './spec.ts';
 import { LOG } from './state.ts';
 
 const VERSION = 7;
-export const STAMP_FILE = 'settled.json';
+export const STAMP_FILE = 'settled.stamp';
+/** Where stamps of format 6 and before were written (one JSON document): removed with the stamp. */
+const OLD_STAMP_FILE = 'settled.json';
 /** Racy files are compared by content on every check; past these, no stamp is written (the next full no-op re-hashes them and writes one). */
 const MAX_RACY_FILES = 256;
 const MAX_RACY_BYTES = 64 << 20;
@@ -602,11 +604,13 @@ function maybeLink(disk: Disk, p: string): boolean {
 
 /** Before a build that may change records or files: the stamp no longer speaks for them. */
 export function removeStamp(stateDir: string): void {
-  try {
-    fs.rmSync(path.join(stateDir, STAMP_FILE), { force: true });
-  } catch {
-    // Not a file we can remove (a directory someone made there): it is not a stamp either, and
-    // readStamp finds none in it.
+  for (const name of [STAMP_FILE, OLD_STAMP_FILE]) {
+    try {
+      fs.rmSync(path.join(stateDir, name), { force: true });
+    } catch {
+      // Not a file we can remove (a directory someone made there): it is not a stamp either, and
+      // readStamp finds none in it.
+    }
   }
 }
 

@@ -149,7 +149,7 @@ test('the probe refuses a stamp replaced since it was read, a record cut short a
   const stamp = readStamp(stateDir)!;
   const records = recordsOf(stamp)!;
   assert.ok((await probeAnswer(root, stamp)) !== undefined, 'the intact stamp was refused');
-  const file = path.join(stateDir, 'settled.json');
+  const file = path.join(stateDir, 'settled.stamp');
   const text = fs.readFileSync(file, 'utf8');
   // Another stamp renamed into place after the build read this one: same bytes, another inode.
   fs.writeFileSync(`${file}.new`, text);
@@ -190,7 +190,7 @@ test('the probe confirms only plain relative paths with a stat signature, whatev
   fs.symlinkSync('plain.txt', path.join(root, 'link.txt'));
   rows.push({ kind: 'o', sig: sigOf('plain.txt'), path: 'link.txt' }); // 9 an output that is a symlink
   rows.push({ kind: 'i', sig: sigOf('plain.txt'), path: 'link.txt' }); // 10 an input, through its link
-  fs.writeFileSync(path.join(stateDir, 'settled.json'), stampText(stamp.head, rows));
+  fs.writeFileSync(path.join(stateDir, 'settled.stamp'), stampText(stamp.head, rows));
   const answer = await probeAnswer(root, readStamp(stateDir)!);
   assert.equal(answer && [...answer].sort((a, b) => a - b), [2, 3, 4, 5, 6, 7, 9]);
   fs.rmSync(root, { recursive: true, force: true });

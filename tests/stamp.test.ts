@@ -106,7 +106,7 @@ test('a no-op after a no-op is answered by the stamp and says what a full no-op 
   const root = project();
   assert.equal(build(root).ran, ['out/a.txt', 'out/b.txt', 'out/c.txt', 'out/d.txt']);
   settle(root);
-  assert.ok(fs.existsSync(path.join(root, '.hubmake/settled.json')));
+  assert.ok(fs.existsSync(path.join(root, '.hubmake/settled.stamp')));
   const fast = build(root);
   // The plain reporter and the metrics logger.
   const plain = cli(root, ['-j', '1'], { HUBMAKE_TIMING: '1' });
@@ -171,8 +171,15 @@ test('every kind of change falls back to the per-target rebuilder and runs what 
     ['declared environment variable changed', () => { env.STAMP_VAR = '2'; }, ['out/b.txt']],
     ['-D definition changes params', () => { args = ['-D', 'level=2']; }, ['out/c.txt']],
     ['state log deleted', () => fs.rmSync(abs('.hubmake/log.jsonl')), ['out/a.txt', 'out/b.txt', 'out/c.txt', 'out/d.txt']],
-    ['stamp of another format', () => write(root, '.hubmake/settled.json', '{"v": 0, "decl": "x"}'), []],
-    ['stamp that is not JSON', () => write(root, '.hubmake/settled.json', '{"v": 1, "de'), []],
+    ['stamp of another format', () => write(root, '.hubmake/settled.stamp', '{"v": 0, "decl": "x"}'), []],
+    ['stamp that is not JSON', () => write(root, '.hubmake/settled.stamp', '{"v": 1, "de'), []],
+    ['stamp whose records are cut short', () => {
+      const f = path.join(root, '.hubmake/settled.stamp');
+      fs.writeFileSync(f, fs.readFileSync(f).subarray(0, -4));
+    }, []],
+    ['stamp of format 6 (settled.json) in place of this one', () => {
+      fs.renameSync(path.join(root, '.hubmake/settled.stamp'), path.join(root, '.hubmake/settled.json'));
+    }, []],
   ];
   for (const [what, change, expected] of changes) {
     settle(root, args, env);
@@ -182,6 +189,7 @@ test('every kind of change falls back to the per-target rebuilder and runs what 
     // be trusted (the touch above set a future mtime) is compared by content.
     if (expected.length || what.startsWith('stamp')) assert.not.ok(b.settled, `${what}: answered by the stamp`);
     assert.equal(b.ran, expected, what);
+    assert.not.ok(fs.existsSync(path.join(root, '.hubmake/settled.json')), `${what}: a stamp of format 6 was left behind`);
   }
   assert.is(read(root, 'out/b.txt'), 'a v2\nb v1\n');
   assert.is(read(root, 'out/c.txt'), 'c v3\n');
@@ -297,7 +305,7 @@ test('no stamp for a directory output (a glob beside it changes nothing), and no
 `);
   write(root, 'src/a.txt', 'a\n');
   for (let i = 0; i < 3; i++) assert.not.ok(build(root).settled);
-  assert.not.ok(fs.existsSync(path.join(root, '.hubmake/settled.json')));
+  assert.not.ok(fs.existsSync(path.join(root, '.hubmake/settled.stamp')));
   write(root, 'src/b.txt', 'b\n');
   assert.equal(build(root).ran, ['list.txt']);
 
@@ -370,7 +378,7 @@ test('a match added by a later command of the same build, long enough before its
   write(root, 'src/a.txt', 'a\n');
   await sleep(150);
   assert.equal(build(root).ran, ['early', 'late']);
-  assert.not.ok(fs.existsSync(path.join(root, '.hubmake/settled.json')), 'a stamp was written over a match set that changed during the build');
+  assert.not.ok(fs.existsSync(path.join(root, '.hubmake/settled.stamp')), 'a stamp was written over a match set that changed during the build');
   const next = build(root);
   assert.not.ok(next.settled);
   assert.equal(next.ran, ['early']);
@@ -499,7 +507,7 @@ export default ({ defines }) => {
     const args = ['-D', `kind=${kind}`];
     for (let i = 0; i < 3; i++) build(root, args);
     if (kind !== 'hole') {
-      assert.not.ok(fs.existsSync(path.join(root, '.hubmake/settled.json')), `${kind}: no stamp`);
+      assert.not.ok(fs.existsSync(path.join(root, '.hubmake/settled.stamp')), `${kind}: no stamp`);
       assert.equal(build(root, [...args, '-D', 'msg=bye']).ran, ['out.txt'], kind);
       assert.is(read(root, 'out.txt'), 'bye\n');
     } else {
@@ -554,7 +562,7 @@ test('an output that became a symlink is never answered for, even when what it l
   fs.symlinkSync(path.join(outside, 'out.txt'), path.join(root, 'out.txt'));
   // A file system that kept the inode's ctime through such a swap would show the stamp the very
   // signature it recorded: the stamp is given that signature here, and must still not answer.
-  const file = path.join(root, '.hubmake', 'settled.json');
+  const file = path.join(root, '.hubmake', 'settled.stamp');
   const stamp = readStamp(path.join(root, '.hubmake'))!;
   const records = recordsOf(stamp)!;
   const st = fs.statSync(path.join(outside, 'out.txt'), { bigint: true });
@@ -582,7 +590,7 @@ test('a build the stamp vouched for writes no stamp when one of its commands tur
   const b = build(root);
   assert.equal(b.ran, ['out.txt']);
   assert.ok(fs.lstatSync(path.join(root, 'out.txt')).isSymbolicLink());
-  assert.not.ok(fs.existsSync(path.join(root, '.hubmake', 'settled.json')), 'a stamp was written over a symlinked output');
+  assert.not.ok(fs.existsSync(path.join(root, '.hubmake', 'settled.stamp')), 'a stamp was written over a symlinked output');
   assert.not.ok(build(root).settled);
   fs.rmSync(root, { recursive: true, force: true });
 });

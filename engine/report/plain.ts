@@ -112,7 +112,7 @@ export function plainReporter(opts: { explain: boolean; dryRun: boolean; io?: Ou
         else if (c.built === 0 && c.failed === 0 && c.blocked === 0 && c.skipped === 0) {
           io.out(`hubmake: nothing to do (${c.fresh + c.kept} targets up to date)`);
           // Someone asking why nothing ran should know that no target was looked at one by one.
-          if (opts.explain && e.settled) io.out('explain: answered by the settled stamp (.hubmake/settled.json): no input or output of these goals moved since a build that left them all fresh; HUBMAKE_NOOP_SHORTCUT=off decides every target');
+          if (opts.explain && e.settled) io.out('explain: answered by the settled stamp (.hubmake/settled.stamp): no input or output of these goals moved since a build that left them all fresh; HUBMAKE_NOOP_SHORTCUT=off decides every target');
         }
         else {
           const parts = [`${c.built} built`, `${c.fresh + c.kept} up to date`];
