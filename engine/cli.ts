@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { DeclarationError, formatDiagnostic } from './errors.ts';
 import type { BuildEvent } from './events.ts';
 import { resolveGoals } from './graph.ts';
-import { importTargets, validateImported, type Imported, type Loaded } from './load.ts';
+import { importTargets, validateImported, type Loaded } from './load.ts';
 import { checkStamp, readStamp, stampKey, type SettledAnswer, type StampCheck } from './stamp.ts';
 import { probeStamp } from './stamp-probe.ts';
 import { Disk } from './disk.ts';
@@ -257,19 +257,16 @@ async function mainWith(argv: string[], signal: AbortSignal | undefined, interru
 async function planBuild(opts: CliOptions, artifacts: ArtifactSettings): Promise<Plan> {
   const plain = !opts.list && !opts.graph && opts.restore === undefined && !opts.watch && !opts.dryRun && !opts.status;
   const keyed = plain && process.env.HUBMAKE_NOOP_SHORTCUT !== 'off';
-  // -B runs targets whatever they are; a cache limit is enforced under the lock by a full build.
-  // The stamp is read, and its paths handed to the native probe, before the module is imported:
-  // the stats then overlap the import and the key.
+  // The import goes first: tsx's loader thread resolves and transforms the module while this one
+  // reads the stamp. (-B runs targets whatever they are; a cache limit is enforced under the lock
+  // by a full build: neither reads the stamp.)
+  const importing = importTargets(opts.root, opts.file, { defines: opts.defines });
   const stateDir = path.join(opts.root, STATE_DIR);
   const stamp = keyed && !opts.always && artifacts.limit === undefined ? readStamp(stateDir) : undefined;
+  const imported = await importing;
+  // The stamp's paths are stat'ed by the native probe while this thread computes the key: not
+  // before the module ran, which may write files its targets read (generated code, a version file).
   const probe = stamp && probeStamp(opts.root, stamp, process.env);
-  let imported: Imported;
-  try {
-    imported = await importTargets(opts.root, opts.file, { defines: opts.defines });
-  } catch (e) {
-    probe?.abandon();
-    throw e;
-  }
   const key = keyed ? stampKey({ root: opts.root, specs: imported.specs, moduleHash: imported.moduleHash, goals: opts.goals, defines: opts.defines, env: process.env }) : undefined;
   if (probe && key !== stamp.head.key) probe.abandon();
   const check = key && stamp?.head.key === key ? checkStamp(stateDir, new Disk(opts.root), key, stamp, await probe?.answer) : undefined;

@@ -3,15 +3,17 @@
 // compiler the build stats the stamp's paths itself (engine/stamp.ts).
 //
 // Why: a no-op build of 10,000 targets must look at 11,000 paths. From node that is ~3.5 µs a
-// path (~40 ms, a third of the build's own time), here ~1 µs, and it overlaps the module's import
-// and the key instead of following them.
+// path (~40 ms, a third of the build's own time), here ~1 µs, and it overlaps the key instead of
+// following it.
 //
 // It only ever confirms. A path is confirmed when its stat gives exactly the signature the stamp
 // recorded for it, `f:dev:ino:size:mtimeNs:ctimeNs` as engine/stamp.ts writes it; every other path
 // (changed, absent, racy, a symlink where an output was, an error, a number JavaScript would
-// round, a path that is not plainly relative) is printed for the build to look at itself, with the
-// same code as when this program is missing. A wrong "unconfirmed" costs a stat; a wrong
-// "confirmed" would be a stale build, so anything unusual is unconfirmed.
+// round, a path that is not plainly relative or not well-formed UTF-8) is printed for the build
+// to look at itself, with the same code as when this program is missing. A wrong "unconfirmed"
+// costs a stat; a wrong "confirmed" would be a stale build, so anything unusual is unconfirmed.
+// The build starts it once the targets module has run (the module may write files its targets
+// read), while it computes the key.
 //
 //   argv: <root> <stamp file> <the stamp file's signature dev:ino:size:mtimeNs:ctimeNs>
 //   the stamp file: one line of JSON, then per path <kind 'o'|'i'>\0<signature>\0<path>\0
@@ -38,6 +40,25 @@ static int normal_rel(const char *p) {
   if (n == 0 || strcmp(p, ".") == 0 || p[0] == '/' || p[n - 1] == '/') return 0;
   if (strstr(p, "//") || strstr(p, "..") || strncmp(p, "./", 2) == 0 || strstr(p, "/./")) return 0;
   if (n >= 2 && strcmp(p + n - 2, "/.") == 0) return 0;
+  return 1;
+}
+
+/*
+ * Well-formed UTF-8 (no overlong form, surrogate or value above U+10FFFF): the build decodes the
+ * records as UTF-8, and a malformed byte becomes U+FFFD there, another path than the bytes here.
+ */
+static int utf8_ok(const unsigned char *p) {
+  while (*p) {
+    unsigned c = *p;
+    int n = c < 0x80 ? 0 : c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : -1;
+    if (n < 0) return 0;
+    for (int k = 1; k <= n; k++) if ((p[k] & 0xC0) != 0x80) return 0;
+    if (c == 0xE0 && p[1] < 0xA0) return 0;
+    if (c == 0xED && p[1] > 0x9F) return 0;
+    if (c == 0xF0 && p[1] < 0x90) return 0;
+    if (c == 0xF4 && p[1] > 0x8F) return 0;
+    p += n + 1;
+  }
   return 1;
 }
 
@@ -80,7 +101,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *root = argv[1];
-  int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+  // Without blocking: a FIFO put in the stamp's place must not hold the build (fstat refuses it).
+  int fd = open(argv[2], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   struct stat self;
   char sig[160];
   if (fd < 0 || fstat(fd, &self) != 0 || !S_ISREG(self.st_mode) || !sig_of(sig, sizeof sig, &self) || strcmp(sig + 2, argv[3]) != 0) {
@@ -133,7 +155,7 @@ int main(int argc, char **argv) {
     }
     p = next;
     int ok = 0;
-    if ((kind[0] == 'o' || kind[0] == 'i') && kind[1] == '\0' && want[0] == 'f' && want[1] == ':' && strcmp(root, "/") != 0 && normal_rel(rel)) {
+    if ((kind[0] == 'o' || kind[0] == 'i') && kind[1] == '\0' && want[0] == 'f' && want[1] == ':' && strcmp(root, "/") != 0 && normal_rel(rel) && utf8_ok((const unsigned char *)rel)) {
       strcpy(full + root_len + 1, rel);
       struct stat st;
       // An output is looked at as itself (a symlink there is the build's to refuse), an input

@@ -1,6 +1,7 @@
 // The settled stamp's paths stat'ed by the native probe (engine/stamp-probe.c) while this thread
-// imports the targets module and computes the key: a no-op of 10,000 targets spent ~40 ms of its
-// ~100 ms stat'ing 11,000 paths one after the other from here, after the import.
+// computes the key: a no-op of 10,000 targets spent ~40 ms of its ~100 ms stat'ing 11,000 paths
+// one after the other from here, after the key. It starts only once the targets module has run:
+// the module may write files its targets read.
 //
 // The probe only confirms paths whose stat is exactly as recorded; engine/stamp.ts looks at every
 // other one itself, with the same code as when the probe is missing (no C compiler at install,
@@ -15,6 +16,11 @@ import type { StampFile } from './stamp.ts';
  * (libuv forks it), what ~500 stats from node cost.
  */
 const PROBE_MIN_PATHS = 2000;
+/**
+ * An answer later than this is not waited for (the probe is killed, the build stats the paths
+ * itself): 110,000 paths take it ~0.1 s, so only a probe that hangs reaches it.
+ */
+const PROBE_TIMEOUT_MS = 5000;
 
 export interface StampProbe {
   /** The records the probe did not confirm, or undefined when it gave no answer. */
@@ -36,20 +42,30 @@ export function probeStamp(root: string, stamp: StampFile, env: NodeJS.ProcessEn
   const program = nativeProgram('hubmake-stamp-probe', 'stamp-probe.c');
   if (!program) return undefined;
   const child = spawn(program, [root, stamp.file, stamp.self], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let late: NodeJS.Timeout | undefined;
+  const abandon = () => {
+    clearTimeout(late);
+    child.kill('SIGKILL');
+    child.unref();
+    child.stdout!.destroy();
+  };
   const answer = new Promise<Set<number> | undefined>((resolve) => {
     const chunks: Buffer[] = [];
+    late = setTimeout(() => {
+      abandon();
+      resolve(undefined);
+    }, PROBE_TIMEOUT_MS);
     child.stdout!.on('data', (c: Buffer) => chunks.push(c));
-    child.on('error', () => resolve(undefined));
-    child.on('close', (code) => resolve(code === 0 ? parseAnswer(Buffer.concat(chunks).toString('latin1'), stamp.head.count) : undefined));
+    child.on('error', () => {
+      clearTimeout(late);
+      resolve(undefined);
+    });
+    child.on('close', (code) => {
+      clearTimeout(late);
+      resolve(code === 0 ? parseAnswer(Buffer.concat(chunks).toString('latin1'), stamp.head.count) : undefined);
+    });
   });
-  return {
-    answer,
-    abandon: () => {
-      child.kill('SIGKILL');
-      child.unref();
-      child.stdout!.destroy();
-    },
-  };
+  return { answer, abandon };
 }
 
 /** Indices, one per line, then `end <records read>`: anything else, or another count, is no answer. */

@@ -320,18 +320,27 @@ const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((e) =
 /** The stamp on disk, or undefined when there is none of this version. Reads only. */
 export function readStamp(stateDir: string): StampFile | undefined {
   const file = path.join(stateDir, STAMP_FILE);
-  const self = fileSig(stateDir, STAMP_FILE);
+  let self: string;
   let bytes: Buffer;
   let head: StampHead;
   let at: number;
+  let fd: number | undefined;
   try {
+    // Opened without blocking and looked at through its descriptor: something other than a file
+    // in its place (a FIFO would block the read) is no stamp, and the signature is this file's.
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const st = fs.fstatSync(fd, { bigint: true });
+    if (!st.isFile()) return undefined;
+    self = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
     // Only the head is decoded now (a quarter of the file at 10,000 targets): the records are the
     // probe's to read, and the build's only when a path moved.
-    bytes = fs.readFileSync(file);
+    bytes = fs.readFileSync(fd);
     at = bytes.indexOf(10) + 1;
     head = JSON.parse(bytes.toString('utf8', 0, at)) as StampHead;
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
   const s = head;
   const ok = at > 0 && s && s.v === VERSION && typeof s.key === 'string' && typeof s.log === 'string' && Number.isSafeInteger(s.count) && s.count >= 0 && strings(s.dirs) && strings(s.dirSigs) && s.dirSigs.length === s.dirs.length && strings(s.guarded) && typeof s.guards === 'string' && strings(s.goals) && strings(s.names) && typeof s.targets === 'number';

@@ -190,9 +190,16 @@ test('the probe confirms only plain relative paths with a stat signature, whatev
   fs.symlinkSync('plain.txt', path.join(root, 'link.txt'));
   rows.push({ kind: 'o', sig: sigOf('plain.txt'), path: 'link.txt' }); // 9 an output that is a symlink
   rows.push({ kind: 'i', sig: sigOf('plain.txt'), path: 'link.txt' }); // 10 an input, through its link
-  fs.writeFileSync(path.join(stateDir, 'settled.stamp'), stampText(stamp.head, rows));
+  // 11: a name that is not UTF-8 (0xff): the build would decode it to U+FFFD, another path.
+  const raw = Buffer.concat([Buffer.from('bad'), Buffer.from([0xff]), Buffer.from('name')]);
+  fs.writeFileSync(Buffer.concat([Buffer.from(`${root}/`), raw]), 'r');
+  const rawSt = fs.statSync(Buffer.concat([Buffer.from(`${root}/`), raw]), { bigint: true });
+  rows.push({ kind: 'i', sig: `f:${rawSt.dev}:${rawSt.ino}:${rawSt.size}:${rawSt.mtimeNs}:${rawSt.ctimeNs}`, path: 'RAW-NAME' });
+  const text = Buffer.from(stampText(stamp.head, rows));
+  const at = text.indexOf('RAW-NAME');
+  fs.writeFileSync(path.join(stateDir, 'settled.stamp'), Buffer.concat([text.subarray(0, at), raw, text.subarray(at + 'RAW-NAME'.length)]));
   const answer = await probeAnswer(root, readStamp(stateDir)!);
-  assert.equal(answer && [...answer].sort((a, b) => a - b), [2, 3, 4, 5, 6, 7, 9]);
+  assert.equal(answer && [...answer].sort((a, b) => a - b), [2, 3, 4, 5, 6, 7, 9, 11]);
   fs.rmSync(root, { recursive: true, force: true });
 });
 

@@ -4,7 +4,7 @@
 // The property test (seed 67, no glob) checks the same on random graphs and edits.
 // Every test runs twice: as the build checks a stamp of this size (it stats the paths itself), and
 // with the native probe (engine/stamp-probe.c) answering every check (HUBMAKE_STAMP_PROBE=0).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -245,6 +245,44 @@ test('a stamp speaks for its own goals only', () => {
   const whole = build(root);
   assert.not.ok(whole.settled);
   assert.equal(whole.ran, ['out/a.txt', 'out/b.txt']);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('a file the targets module writes while it runs is seen by the check (the probe stats after the module ran)', async () => {
+  const root = tempRoot('hubmake-stamp-gen-');
+  write(root, 'targets/index.ts', `import fs from 'node:fs';
+export default ({ root }) => {
+  const want = 'gen ' + (process.env.GEN ?? '1') + '\\n';
+  let have;
+  try { have = fs.readFileSync(root + '/src/gen.txt', 'utf8'); } catch {}
+  if (have !== want) { fs.mkdirSync(root + '/src', { recursive: true }); fs.writeFileSync(root + '/src/gen.txt', want); }
+  return [{ outputs: ['out/gen.txt'], inputs: ['src/gen.txt'], run: 'mkdir -p out && cp src/gen.txt out/gen.txt' }];
+};
+`);
+  assert.equal(build(root).ran, ['out/gen.txt']);
+  // A stamp whose record of src/gen.txt is a stat signature (not one compared by content): written
+  // by a build that hashed the file once its timestamps were old enough.
+  await new Promise((r) => setTimeout(r, 200));
+  fs.rmSync(path.join(root, '.hubmake/settled.stamp'), { force: true });
+  assert.equal(build(root).ran, []);
+  assert.match(recordsOf(readStamp(path.join(root, '.hubmake'))!)!.find((r) => r.path === 'src/gen.txt')!.sig, /^f:/);
+  assert.ok(build(root).settled);
+  const b = build(root, [], { GEN: '2' });
+  assert.not.ok(b.settled, 'answered by the stamp although the module rewrote src/gen.txt');
+  assert.equal(b.ran, ['out/gen.txt']);
+  assert.is(read(root, 'out/gen.txt'), 'gen 2\n');
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('a FIFO in the stamp\'s place is no stamp: the build neither hangs nor reads it', () => {
+  const root = project();
+  build(root);
+  settle(root);
+  fs.rmSync(path.join(root, '.hubmake/settled.stamp'));
+  assert.is(spawnSync('mkfifo', [path.join(root, '.hubmake/settled.stamp')]).status, 0);
+  const b = build(root);
+  assert.not.ok(b.settled);
+  assert.equal(b.ran, []);
   fs.rmSync(root, { recursive: true, force: true });
 });
 
