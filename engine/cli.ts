@@ -264,11 +264,11 @@ async function planBuild(opts: CliOptions, artifacts: ArtifactSettings): Promise
   const stateDir = path.join(opts.root, STATE_DIR);
   const stamp = keyed && !opts.always && artifacts.limit === undefined ? readStamp(stateDir) : undefined;
   const imported = await importing;
-  // The stamp's paths are stat'ed by the native probe while this thread computes the key: not
-  // before the module ran, which may write files its targets read (generated code, a version file).
-  const probe = stamp && probeStamp(opts.root, stamp, process.env);
   const key = keyed ? stampKey({ root: opts.root, specs: imported.specs, moduleHash: imported.moduleHash, goals: opts.goals, defines: opts.defines, env: process.env }) : undefined;
-  if (probe && key !== stamp.head.key) probe.abandon();
+  // The stamp's paths are stat'ed by the native probe only now: the module's code may write files
+  // its targets read while it runs, and while the key is computed too (a getter, a toJSON, a
+  // Proxy in the specs). Started earlier, it could confirm a file as it was before such a write.
+  const probe = key && stamp?.head.key === key ? probeStamp(opts.root, stamp, process.env) : undefined;
   const check = key && stamp?.head.key === key ? checkStamp(stateDir, new Disk(opts.root), key, stamp, await probe?.answer) : undefined;
   if (check && check.changed.length === 0) return { settled: check.answer, ...(check.confirmed !== undefined ? { probed: check.confirmed } : {}) };
   const loaded = validateImported(opts.root, imported);

@@ -1,10 +1,9 @@
-// The settled stamp's stat check, natively, while the build's own thread loads the targets module.
+// The settled stamp's stat check, natively.
 // `npm install` / `npm ci` compile it beside the native launcher (scripts/bundle.mjs); without a C
 // compiler the build stats the stamp's paths itself (engine/stamp.ts).
 //
 // Why: a no-op build of 10,000 targets must look at 11,000 paths. From node that is ~3.5 µs a
-// path (~40 ms, a third of the build's own time), here ~1 µs, and it overlaps the key instead of
-// following it.
+// path (~40 ms, a third of the build's own time), here ~1 µs.
 //
 // It only ever confirms. A path is confirmed when its stat gives exactly the signature the stamp
 // recorded for it, `f:dev:ino:size:mtimeNs:ctimeNs` as engine/stamp.ts writes it; every other path
@@ -12,8 +11,8 @@
 // round, a path that is not plainly relative or not well-formed UTF-8) is printed for the build
 // to look at itself, with the same code as when this program is missing. A wrong "unconfirmed"
 // costs a stat; a wrong "confirmed" would be a stale build, so anything unusual is unconfirmed.
-// The build starts it once the targets module has run (the module may write files its targets
-// read), while it computes the key.
+// The build starts it once the targets module has run and the key of its specs is computed: both
+// run the module's code, which may write files its targets read.
 //
 //   argv: <root> <stamp file> <the stamp file's signature dev:ino:size:mtimeNs:ctimeNs>
 //   the stamp file: one line of JSON, then per path <kind 'o'|'i'>\0<signature>\0<path>\0

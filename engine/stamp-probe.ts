@@ -1,7 +1,7 @@
-// The settled stamp's paths stat'ed by the native probe (engine/stamp-probe.c) while this thread
-// computes the key: a no-op of 10,000 targets spent ~40 ms of its ~100 ms stat'ing 11,000 paths
-// one after the other from here, after the key. It starts only once the targets module has run:
-// the module may write files its targets read.
+// The settled stamp's paths stat'ed by the native probe (engine/stamp-probe.c): a no-op of 10,000
+// targets spent ~40 ms of its ~100 ms stat'ing 11,000 paths one after the other from here; the
+// probe takes ~10 ms. It starts only once the targets module has run and the key is computed:
+// both run the module's code, which may write files its targets read.
 //
 // The probe only confirms paths whose stat is exactly as recorded; engine/stamp.ts looks at every
 // other one itself, with the same code as when the probe is missing (no C compiler at install,
@@ -18,7 +18,8 @@ import type { StampFile } from './stamp.ts';
 const PROBE_MIN_PATHS = 2000;
 /**
  * An answer later than this is not waited for (the probe is killed, the build stats the paths
- * itself): 110,000 paths take it ~0.1 s, so only a probe that hangs reaches it.
+ * itself): 110,000 paths take it ~0.1 s, and the build only waits for it once started, so only a
+ * probe that hangs reaches it.
  */
 const PROBE_TIMEOUT_MS = 5000;
 

@@ -248,31 +248,45 @@ test('a stamp speaks for its own goals only', () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-test('a file the targets module writes while it runs is seen by the check (the probe stats after the module ran)', async () => {
+/**
+ * A module that writes src/gen.txt (when its bytes are not 'gen $GEN') where the build runs its
+ * code: while the module is evaluated, or in a getter of a spec, which the key reads.
+ */
+function generating(where: 'module' | 'getter'): string {
   const root = tempRoot('hubmake-stamp-gen-');
   write(root, 'targets/index.ts', `import fs from 'node:fs';
-export default ({ root }) => {
+const gen = (root) => {
   const want = 'gen ' + (process.env.GEN ?? '1') + '\\n';
   let have;
   try { have = fs.readFileSync(root + '/src/gen.txt', 'utf8'); } catch {}
   if (have !== want) { fs.mkdirSync(root + '/src', { recursive: true }); fs.writeFileSync(root + '/src/gen.txt', want); }
-  return [{ outputs: ['out/gen.txt'], inputs: ['src/gen.txt'], run: 'mkdir -p out && cp src/gen.txt out/gen.txt' }];
+};
+export default ({ root }) => {
+  ${where === 'module' ? 'gen(root);' : ''}
+  return [{ outputs: ['out/gen.txt'], ${where === 'getter' ? "get inputs() { gen(root); return ['src/gen.txt']; }" : "inputs: ['src/gen.txt']"}, run: 'mkdir -p out && cp src/gen.txt out/gen.txt' }];
 };
 `);
-  assert.equal(build(root).ran, ['out/gen.txt']);
-  // A stamp whose record of src/gen.txt is a stat signature (not one compared by content): written
-  // by a build that hashed the file once its timestamps were old enough.
-  await new Promise((r) => setTimeout(r, 200));
-  fs.rmSync(path.join(root, '.hubmake/settled.stamp'), { force: true });
-  assert.equal(build(root).ran, []);
-  assert.match(recordsOf(readStamp(path.join(root, '.hubmake'))!)!.find((r) => r.path === 'src/gen.txt')!.sig, /^f:/);
-  assert.ok(build(root).settled);
-  const b = build(root, [], { GEN: '2' });
-  assert.not.ok(b.settled, 'answered by the stamp although the module rewrote src/gen.txt');
-  assert.equal(b.ran, ['out/gen.txt']);
-  assert.is(read(root, 'out/gen.txt'), 'gen 2\n');
-  fs.rmSync(root, { recursive: true, force: true });
-});
+  return root;
+}
+
+for (const where of ['module', 'getter'] as const) {
+  test(`a file the targets module writes while its code runs (${where === 'module' ? 'its evaluation' : 'a getter the key reads'}) is seen by the check: the probe stats after both`, async () => {
+    const root = generating(where);
+    assert.equal(build(root).ran, ['out/gen.txt']);
+    // A stamp whose record of src/gen.txt is a stat signature (not one compared by content):
+    // written by a build that hashed the file once its timestamps were old enough.
+    await new Promise((r) => setTimeout(r, 200));
+    fs.rmSync(path.join(root, '.hubmake/settled.stamp'), { force: true });
+    assert.equal(build(root).ran, []);
+    assert.match(recordsOf(readStamp(path.join(root, '.hubmake'))!)!.find((r) => r.path === 'src/gen.txt')!.sig, /^f:/);
+    assert.ok(build(root).settled);
+    const b = build(root, [], { GEN: '2' });
+    assert.not.ok(b.settled, 'answered by the stamp although the module rewrote src/gen.txt');
+    assert.equal(b.ran, ['out/gen.txt']);
+    assert.is(read(root, 'out/gen.txt'), 'gen 2\n');
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+}
 
 test('a FIFO in the stamp\'s place is no stamp: the build neither hangs nor reads it', () => {
   const root = project();
