@@ -73,7 +73,7 @@ const natives = [
       return !r.error && /T:E0( gone)?\n$/.test(r.stdout ?? '') ? undefined : `did not run a command (${r.error?.message ?? JSON.stringify(r.stdout)})`;
     } },
   // The stamp probe: one stamp file, one path confirmed and one not.
-  { name: 'hubmake-stamp-probe', source: 'stamp-probe.c', what: 'stamp probe', without: 'the build stats the stamp\'s paths itself',
+  { name: 'hubmake-stamp-probe', source: 'stamp-probe.c', what: 'stamp probe', without: 'the build stats the stamp\'s paths itself', flags: ['-pthread'],
     smoke: (bin) => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubmake-probe-'));
       try {
@@ -97,7 +97,7 @@ for (const n of natives) {
   for (const cc of [process.env.CC, 'cc', 'gcc'].filter((c) => c && c.trim())) {
     const [prog, ...flags] = cc.trim().split(/\s+/);
     fs.rmSync(bin, { force: true });
-    const r = spawnSync(prog, [...flags, '-O2', '-o', bin, src], { encoding: 'utf8' });
+    const r = spawnSync(prog, [...flags, '-O2', ...(n.flags ?? []), '-o', bin, src], { encoding: 'utf8' });
     if (r.error || r.status !== 0) {
       tried.push(`${cc}: ${r.error ? r.error.message : `exit ${r.status}\n${r.stderr.trim()}`}`);
       continue;
