@@ -617,10 +617,14 @@ chmod +x out/gen
       fs.rmSync(path.join(root, 'pgid'), { force: true });
       fs.mkdirSync(path.join(root, 'out'));
       const b = cliAsync(root, ['-j', '2', '--json'], env);
+      // What the build said, for the message of a failure (seen once in CI, not reproduced since).
+      let said = '';
+      b.stdout!.on('data', (c: Buffer) => (said += c.toString()));
+      b.stderr!.on('data', (c: Buffer) => (said += c.toString()));
       await waitFor(() => fs.existsSync(path.join(root, 'pgid')), 'the command\'s process group');
       process.kill(-Number(read(root, 'pgid').trim()), 'SIGINT');
       const code = await new Promise<number | null>((r) => b.once('close', r));
-      assert.is(code, 0, JSON.stringify(env));
+      assert.is(code, 0, `${JSON.stringify(env)}\n${said.slice(-3000)}`);
       assert.is(read(root, 'out/int'), 'caught\n', JSON.stringify(env));
       assert.is(read(root, 'out/ran'), 'generated ran\n', JSON.stringify(env));
     }
