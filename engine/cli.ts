@@ -268,8 +268,9 @@ async function planBuild(opts: CliOptions, artifacts: ArtifactSettings): Promise
   // The stamp's paths are stat'ed by the native probe only now: the module's code may write files
   // its targets read while it runs, and while the key is computed too (a getter, a toJSON, a
   // Proxy in the specs). Started earlier, it could confirm a file as it was before such a write.
-  const probe = key && stamp?.head.key === key ? probeStamp(opts.root, stamp, process.env) : undefined;
-  const check = key && stamp?.head.key === key ? checkStamp(stateDir, new Disk(opts.root), key, stamp, await probe?.answer) : undefined;
+  const ours = key && stamp?.head.key === key ? stamp : undefined;
+  const probe = ours && probeStamp(opts.root, ours, process.env);
+  const check = ours ? checkStamp(stateDir, new Disk(opts.root), key!, ours, await probe?.answer) : undefined;
   if (check && check.changed.length === 0) return { settled: check.answer, ...(check.confirmed !== undefined ? { probed: check.confirmed } : {}) };
   const loaded = validateImported(opts.root, imported);
   return { loaded, goals: resolveGoals(loaded.graph, opts.goals), key, check };

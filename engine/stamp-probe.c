@@ -132,6 +132,13 @@ static void *stat_range(void *arg) {
   return NULL;
 }
 
+/* No answer: the build stats every path itself. */
+static int refuse(const char *why) {
+  emit(why);
+  flush_out();
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc != 4) {
     fprintf(stderr, "usage: hubmake-stamp-probe <root> <stamp file> <its signature>\n");
@@ -142,11 +149,7 @@ int main(int argc, char **argv) {
   int fd = open(argv[2], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   struct stat self;
   char sig[160];
-  if (fd < 0 || fstat(fd, &self) != 0 || !S_ISREG(self.st_mode) || !sig_of(sig, sizeof sig, &self) || strcmp(sig + 2, argv[3]) != 0) {
-    emit("stale\n");
-    flush_out();
-    return 0;
-  }
+  if (fd < 0 || fstat(fd, &self) != 0 || !S_ISREG(self.st_mode) || !sig_of(sig, sizeof sig, &self) || strcmp(sig + 2, argv[3]) != 0) return refuse("stale\n");
   size_t len = (size_t)self.st_size;
   char *text = malloc(len + 1);
   if (!text) return 1;
@@ -158,18 +161,10 @@ int main(int argc, char **argv) {
     got += (size_t)r;
   }
   close(fd);
-  if (got != len) {
-    emit("stale\n");
-    flush_out();
-    return 0;
-  }
+  if (got != len) return refuse("stale\n");
   text[len] = '\0';
   char *p = memchr(text, '\n', len);
-  if (!p) {
-    emit("stale\n");
-    flush_out();
-    return 0;
-  }
+  if (!p) return refuse("stale\n");
   p++;
   char *end = text + len;
   // The records first (three NUL-terminated fields each; one cut short: no answer), then their
@@ -183,11 +178,7 @@ int main(int argc, char **argv) {
     char *want = kind + strnlen(kind, (size_t)(end - kind)) + 1;
     char *rel = want < end ? want + strnlen(want, (size_t)(end - want)) + 1 : end;
     char *next = rel < end ? rel + strnlen(rel, (size_t)(end - rel)) + 1 : end;
-    if (next > end || rel >= end) {
-      emit("cut\n");
-      flush_out();
-      return 0;
-    }
+    if (next > end || rel >= end) return refuse("cut\n");
     p = next;
     if (n == cap) {
       cap *= 2;

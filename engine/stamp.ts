@@ -312,7 +312,12 @@ function guardsOf(disk: Disk, guarded: string[]): string | undefined {
 /** A state file's signature: any rewrite (rename) or append changes it. */
 function fileSig(stateDir: string, name: string): string {
   const st = fs.statSync(path.join(stateDir, name), { bigint: true, throwIfNoEntry: false });
-  return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : 'absent';
+  return st ? statSig(st) : 'absent';
+}
+
+/** The signature of a stat, as fileSig gives it and the probe compares it with its own fstat. */
+function statSig(st: fs.BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
 const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((e) => typeof e === 'string');
@@ -331,7 +336,7 @@ export function readStamp(stateDir: string): StampFile | undefined {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     const st = fs.fstatSync(fd, { bigint: true });
     if (!st.isFile()) return undefined;
-    self = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    self = statSig(st);
     // Only the head is decoded now (a quarter of the file at 10,000 targets): the records are the
     // probe's to read, and the build's only when a path moved.
     bytes = fs.readFileSync(fd);
@@ -348,7 +353,7 @@ export function readStamp(stateDir: string): StampFile | undefined {
 }
 
 /** A stamp file's text. JSON.stringify escapes every newline inside strings: the first one ends the head. */
-export function stampText(head: StampHead, records: PathRecord[]): string {
+export function stampText(head: Omit<StampHead, 'count'>, records: PathRecord[]): string {
   let text = `${JSON.stringify({ ...head, count: records.length })}\n`;
   for (const r of records) text += `${r.kind}\0${r.sig}\0${r.path}\0`;
   return text;
@@ -508,11 +513,10 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
     sigs.push(`f:${e[0]}:${e[1]}:${e[2]}:${e[3]}:${e[4]}`);
   }
   const outs = new Set(tracked.outputs);
-  const head: StampHead = {
+  const head: Omit<StampHead, 'count'> = {
     v: VERSION,
     key,
     log: fileSig(stateDir, LOG),
-    count: paths.length,
     dirs: globs.dirs,
     dirSigs: globs.dirSigs,
     guarded: tracked.guarded,
