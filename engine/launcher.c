@@ -157,20 +157,26 @@ static void command_attr(posix_spawnattr_t *at, int session) {
   posix_spawnattr_setflags(at, (session ? POSIX_SPAWN_SETSID : 0) | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 }
 
-/* The file of a command's `> file` / `>> file`, opened as bash opens it (created with 0666 under
-   the umask, truncated or appended to), or -1 when bash is to handle it: it cannot be opened, or
-   it is not a regular file (a FIFO's open would block the launcher itself, where the build could
-   not stop it; a device or a directory is bash's business). The open is non-blocking in case the
-   file became a FIFO since the stat; the command then gets an ordinary descriptor. */
-static int open_redirect(const char *to, int append) {
+/* The flags bash opens a command's `> file` / `>> file` with (created with 0666 under the umask). */
+static int redirect_flags(int append) {
+  return O_WRONLY | O_CREAT | O_NOCTTY | (append ? O_APPEND : O_TRUNC);
+}
+
+/* Whether the launcher may take a command's `> file` / `>> file` itself: the file opens, as bash
+   would open it, and is a regular file. Otherwise bash is to handle it: a FIFO's open would block
+   the launcher itself, where the build could not stop it (so the look is non-blocking); a device
+   or a directory is bash's business; a file that cannot be opened gets bash's message. The file
+   is closed again at once: the command's own process opens it (posix_spawn's addopen), so no
+   process but the command holds it, and a script the command writes there and runs finds it
+   free ("Text file busy" otherwise, while the launcher still held it). */
+static int redirect_ok(const char *to, int append) {
   struct stat st;
-  if (stat(to, &st) == 0 && !S_ISREG(st.st_mode)) return -1;
-  int fd = open(to, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (append ? O_APPEND : O_TRUNC), 0666);
-  if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)) {
-    close(fd);
-    return -1;
-  }
-  return fd;
+  if (stat(to, &st) == 0 && !S_ISREG(st.st_mode)) return 0;
+  int fd = open(to, redirect_flags(append) | O_CLOEXEC | O_NONBLOCK, 0666);
+  if (fd < 0) return 0;
+  int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  close(fd);
+  return ok;
 }
 
 /* A command with a redirection, as bash -c runs it: bash leads the session and the process group
@@ -178,10 +184,11 @@ static int open_redirect(const char *to, int append) {
    one its group is named after. Here a fork of this small launcher takes bash's place: it leads
    the session, spawns the program onto the opened file, waits, and ends as the program ended (a
    death by a signal is passed on by dying of it, without a core of its own). A program that
-   cannot be spawned makes it exec bash -c instead, for bash's message and status. Returns 0 with
-   the leader's pid once its session and group exist (the build may signal the group as soon as
-   it has the pid), or an errno when not even the fork worked. */
-static int spawn_under_leader(pid_t *pid, char **args, posix_spawn_file_actions_t *fa, char **env, const char *mark_var, const char *cmd, int devnull, int file, char *pwd_var, char *shlvl_var) {
+   cannot be spawned, or whose file cannot be opened after all, makes it exec bash -c instead, for
+   bash's message and status. Returns 0 with the leader's pid once its session and group exist
+   (the build may signal the group as soon as it has the pid), or an errno when not even the fork
+   worked. */
+static int spawn_under_leader(pid_t *pid, char **args, posix_spawn_file_actions_t *fa, char **env, const char *mark_var, const char *cmd, int devnull, char *pwd_var, char *shlvl_var) {
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) != 0) return errno;
   pid_t leader = fork();
@@ -228,9 +235,6 @@ static int spawn_under_leader(pid_t *pid, char **args, posix_spawn_file_actions_
     }
     _exit(127);
   }
-  // The file is the program's now: held open here, a script the program wrote there could not be
-  // run ("Text file busy").
-  close(file);
   close(devnull);
   int st = 0;
   while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
@@ -308,19 +312,17 @@ int main(int argc, char **argv) {
       }
       char **env = args && w > 0 ? command_env(mark_var, 1, to != NULL, pwd_var, shlvl_var) : NULL;
       if (env && !to) err = posix_spawnp(&pid, args[0], &fa, &at, args, env);
-      int fd = env && to ? open_redirect(to, append) : -1;
-      if (fd >= 0) {
+      if (env && to && redirect_ok(to, append)) {
         // In this order: stderr into the pipe first, then stdout into the file (and, for `2>&1`,
         // stderr after it), as bash applies `> file 2>&1` left to right.
         posix_spawn_file_actions_t rfa;
         posix_spawn_file_actions_init(&rfa);
         posix_spawn_file_actions_adddup2(&rfa, devnull, 0);
         posix_spawn_file_actions_adddup2(&rfa, 1, 2);
-        posix_spawn_file_actions_adddup2(&rfa, fd, 1);
-        if (both) posix_spawn_file_actions_adddup2(&rfa, fd, 2);
-        err = spawn_under_leader(&pid, args, &rfa, env, mark_var, cmd, devnull, fd, pwd_var, shlvl_var);
+        posix_spawn_file_actions_addopen(&rfa, 1, to, redirect_flags(append), 0666);
+        if (both) posix_spawn_file_actions_adddup2(&rfa, 1, 2);
+        err = spawn_under_leader(&pid, args, &rfa, env, mark_var, cmd, devnull, pwd_var, shlvl_var);
         posix_spawn_file_actions_destroy(&rfa);
-        close(fd);
       }
       free(env);
       free(args);
