@@ -291,8 +291,9 @@ int main(int argc, char **argv) {
       // The words of a simple command are separated by single spaces (engine/launcher.ts SIMPLE),
       // and may end with one redirection of its stdout: `> file` or `>> file`, then `2>&1`
       // (REDIRECTED, which also guarantees the file's word). Such a command runs under a leader
-      // fork, as under bash (spawn_under_leader), onto the file opened here; a file that cannot
-      // be opened sends the command to bash, whose message and status it then gets.
+      // fork, as under bash (spawn_under_leader), its process opening the file (redirect_ok); a
+      // file that cannot be opened sends the command to bash, whose message and status it then
+      // gets.
       char *copy = strdup(cmd);
       size_t words = 1;
       for (const char *p = cmd; *p; p++) words += *p == ' ';

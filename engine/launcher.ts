@@ -151,8 +151,8 @@ export function simpleCommand(cmd: string): boolean {
 
 /**
  * A simple command with its stdout redirected into a file (`cat a b > out/m`): bash -c forks it
- * rather than exec it, having opened the file in the fork. The C launcher opens the file and
- * runs the program onto it under a fork of itself that leads the session and group as bash
+ * rather than exec it, having opened the file in the fork. The C launcher spawns the program
+ * opening the file in the program's own process, under a fork of itself that leads the session and group as bash
  * would, with what bash's fork would have given it (SHLVL one above the build's); a death by a
  * signal is reported as such instead of as bash's exit status 128 + N, and `_` is the build's.
  * The bash launcher runs these through bash (its `exec` of a split string sees `>` as a word).
