@@ -52,6 +52,8 @@ export interface BuildOptions {
   knownFresh?: Set<string>;
   /** The stamp's paths the native probe confirmed, for the build-start event. */
   probed?: number;
+  /** What became of the targets module, for the build-start event. */
+  module?: string;
 }
 
 export interface BuildResult {
@@ -117,6 +119,7 @@ class Builder {
     const start: BuildEvent = { type: 'build-start', buildId: this.o.buildId, goals: this.o.goals, targets: this.o.closure.size, runnable, jobs: this.sched.jobs, dryRun: this.o.dryRun };
     if (this.o.knownFresh) start.vouched = this.o.knownFresh.size;
     if (this.o.probed !== undefined) start.probed = this.o.probed;
+    if (this.o.module !== undefined) start.module = this.o.module;
     this.emit(start);
     for (const w of this.o.state.warnings) this.emit({ type: 'warning', message: w });
     return new Promise((resolve) => {

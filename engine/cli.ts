@@ -8,7 +8,9 @@ import { DeclarationError, formatDiagnostic } from './errors.ts';
 import type { BuildEvent } from './events.ts';
 import { resolveGoals } from './graph.ts';
 import { importTargets, validateImported, type Loaded } from './load.ts';
-import { checkStamp, readStamp, stampKey, type SettledAnswer, type StampCheck } from './stamp.ts';
+import { addModuleRecord, checkStamp, readStamp, stampKey, type SettledAnswer, type StampCheck, type StampFile } from './stamp.ts';
+import { Lock } from './lock.ts';
+import { checkRecord, replayOutput, SETTLE_MS, startRecording, type ModuleRecord } from './module-record.ts';
 import { probeStamp } from './stamp-probe.ts';
 import { Disk } from './disk.ts';
 import { plainReporter, stdio } from './report/plain.ts';
@@ -257,28 +259,80 @@ async function mainWith(argv: string[], signal: AbortSignal | undefined, interru
 async function planBuild(opts: CliOptions, artifacts: ArtifactSettings): Promise<Plan> {
   const plain = !opts.list && !opts.graph && opts.restore === undefined && !opts.watch && !opts.dryRun && !opts.status;
   const keyed = plain && process.env.HUBMAKE_NOOP_SHORTCUT !== 'off';
-  // The import goes first: tsx's loader thread resolves and transforms the module while this one
-  // reads the stamp. (-B runs targets whatever they are; a cache limit is enforced under the lock
-  // by a full build: neither reads the stamp.)
-  const importing = importTargets(opts.root, opts.file, { defines: opts.defines });
   const stateDir = path.join(opts.root, STATE_DIR);
+  // -B runs targets whatever they are; a cache limit is enforced under the lock by a full build:
+  // neither reads the stamp.
   const stamp = keyed && !opts.always && artifacts.limit === undefined ? readStamp(stateDir) : undefined;
-  const imported = await importing;
-  const key = keyed ? stampKey({ root: opts.root, specs: imported.specs, moduleHash: imported.moduleHash, goals: opts.goals, defines: opts.defines, env: process.env }) : undefined;
-  // The stamp's paths are stat'ed by the native probe only now: the module's code may write files
-  // its targets read while it runs, and while the key is computed too (a getter, a toJSON, a
-  // Proxy in the specs). Started earlier, it could confirm a file as it was before such a write.
-  const ours = key && stamp?.head.key === key ? stamp : undefined;
-  const probe = ours && probeStamp(opts.root, ours, process.env);
-  const check = ours ? checkStamp(stateDir, new Disk(opts.root), key!, ours, await probe?.answer) : undefined;
-  if (check && check.changed.length === 0) return { settled: check.answer, ...(check.confirmed !== undefined ? { probed: check.confirmed } : {}) };
+  // HUBMAKE_MODULE_RECORD: off, or how many ms a module file must be older than its evaluation
+  // (tests; default SETTLE_MS).
+  const recordEnv = process.env.HUBMAKE_MODULE_RECORD;
+  const recording = keyed && recordEnv !== 'off';
+  const invocation = JSON.stringify([opts.root, opts.file, opts.goals, opts.defines]);
+  let record: ModuleRecord | undefined;
+  let check: StampCheck | undefined;
+  // Nothing the module's evaluation read has changed (engine/module-record.ts): the stamp's key is
+  // this build's, and no module code runs first, so the probe may start at once.
+  const standing = stamp && recording && checkRecord(stamp.head.module, invocation) ? stamp : undefined;
+  if (standing) {
+    const probe = probeStamp(opts.root, standing, process.env);
+    check = checkStamp(stateDir, new Disk(opts.root), standing.head.key, standing, await probe?.answer);
+    if (check && check.changed.length === 0) return { settled: check.answer, replay: standing.head.module, module: 'skipped: nothing it read has changed', ...(check.confirmed !== undefined ? { probed: check.confirmed } : {}) };
+  }
+  // The module runs (the build needs its targets): watched when no record stands, so that the
+  // next build may skip it.
+  const recorder = recording && !standing ? startRecording(opts.root, invocation, recordEnv && /^\d+$/.test(recordEnv) ? Number(recordEnv) : SETTLE_MS) : undefined;
+  let imported: Awaited<ReturnType<typeof importTargets>>;
+  let key: string | undefined;
+  let note: string | undefined = standing ? 'run for its targets; its record stands' : undefined;
+  try {
+    imported = await importTargets(opts.root, opts.file, { defines: opts.defines, ...(recorder ? { unwatched: recorder.unwatched } : {}) });
+    key = keyed ? stampKey({ root: opts.root, specs: imported.specs, moduleHash: imported.moduleHash, goals: opts.goals, defines: opts.defines, env: process.env }) : undefined;
+  } finally {
+    const made = await recorder?.stop();
+    if (made && 'record' in made) record = made.record;
+    if (made) note = 'record' in made ? 'run and recorded' : `run, not recorded: ${made.refused}`;
+  }
+  if (standing) {
+    // A standing record holds only for the key it was made with: a module whose result moved all
+    // the same (through something it read unseen) loses it, and its stamp speaks for nothing.
+    if (key === standing.head.key) record = standing.head.module;
+    else {
+      check = undefined;
+      note = 'run; its record is dropped (its result changed although nothing it was seen to read did)';
+    }
+  } else {
+    // The stamp's paths are stat'ed by the native probe only now: the module's code may write files
+    // its targets read while it runs, and while the key is computed too (a getter, a toJSON, a
+    // Proxy in the specs). Started earlier, it could confirm a file as it was before such a write.
+    const ours = key && stamp?.head.key === key ? stamp : undefined;
+    const probe = ours && probeStamp(opts.root, ours, process.env);
+    check = ours ? checkStamp(stateDir, new Disk(opts.root), key!, ours, await probe?.answer) : undefined;
+    if (check && check.changed.length === 0) {
+      // A no-op whose stamp has no record yet (its build could not make one): it gets this one.
+      if (record && !keepRecord(stateDir, ours!, check, record)) note = 'run and recorded; the record was not kept (another build holds the lock)';
+      return { settled: check.answer, ...(note ? { module: note } : {}), ...(check.confirmed !== undefined ? { probed: check.confirmed } : {}) };
+    }
+  }
+  if (key === undefined) record = undefined;
   const loaded = validateImported(opts.root, imported);
-  return { loaded, goals: resolveGoals(loaded.graph, opts.goals), key, check };
+  return { loaded, goals: resolveGoals(loaded.graph, opts.goals), key, check, record, note };
+}
+
+/** Under the lock if it is free at once (a build at work will write its own stamp); a failure costs only the record. */
+function keepRecord(stateDir: string, stamp: StampFile, check: StampCheck, record: ModuleRecord): boolean {
+  const lock = new Lock(stateDir);
+  try {
+    return lock.tryAcquire() && addModuleRecord(stateDir, stamp, check, record);
+  } catch {
+    return false; // a read-only state directory: the next build runs the module again
+  } finally {
+    lock.release();
+  }
 }
 
 type Plan =
-  | { settled: SettledAnswer; probed?: number }
-  | { loaded: Loaded; goals: { goals: string[]; closure: Set<string> }; key: string | undefined; check: StampCheck | undefined };
+  | { settled: SettledAnswer; probed?: number; replay?: ModuleRecord; module?: string }
+  | { loaded: Loaded; goals: { goals: string[]; closure: Set<string> }; key: string | undefined; check: StampCheck | undefined; record: ModuleRecord | undefined; note: string | undefined };
 
 /** Lists, draws, restores, watches or builds, as the options say. */
 async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifacts: ArtifactSettings, signal: AbortSignal | undefined, interrupted: () => NodeJS.Signals | undefined, plan: Plan): Promise<number> {
@@ -312,11 +366,13 @@ async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifact
   const shown = live?.emit ?? (opts.json || !opts.watch ? emit : withWatchLines(emit, (await import('./report/watch-lines.ts')).watchLines));
   const buildEmit = process.env.HUBMAKE_TIMING ? withMetrics(shown, (l) => process.stderr.write(l)) : shown;
   if ('settled' in plan) {
-    emitSettled(plan.settled, opts.jobs, buildEmit, plan.probed);
+    // What the module printed when it ran, as if it had run.
+    if (plan.replay) replayOutput(plan.replay);
+    emitSettled(plan.settled, opts.jobs, buildEmit, plan.probed, plan.module);
     live?.close();
     return 0;
   }
-  const { loaded, goals, key, check } = plan;
+  const { loaded, goals, key, check, record, note } = plan;
   if (opts.watch) {
     const { watch } = await import('./watch.ts');
     try {
@@ -355,6 +411,8 @@ async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifact
     emit: statusView ?? buildEmit,
     ...(key ? { stampKey: key } : {}),
     ...(check ? { stampCheck: check } : {}),
+    ...(record ? { moduleRecord: record } : {}),
+    ...(note !== undefined ? { moduleNote: note } : {}),
     ...(signal ? { signal } : {}),
     artifacts,
   });
@@ -370,10 +428,10 @@ async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifact
  * A build the settled stamp answered: the events a build of all-fresh targets gives (a decision per
  * target, in dependency order), so every logger says what it says after a full no-op.
  */
-function emitSettled(a: SettledAnswer, jobs: number, emit: (e: BuildEvent) => void, probed: number | undefined): void {
+function emitSettled(a: SettledAnswer, jobs: number, emit: (e: BuildEvent) => void, probed: number | undefined, module: string | undefined): void {
   const t0 = Date.now();
   const buildId = newBuildId();
-  emit({ type: 'build-start', buildId, goals: a.goals, targets: a.targets, runnable: a.names.length, jobs: Math.max(1, jobs), dryRun: false, ...(probed !== undefined ? { probed } : {}) });
+  emit({ type: 'build-start', buildId, goals: a.goals, targets: a.targets, runnable: a.names.length, jobs: Math.max(1, jobs), dryRun: false, ...(probed !== undefined ? { probed } : {}), ...(module !== undefined ? { module } : {}) });
   for (const target of a.names) emit({ type: 'decision', target, action: 'fresh', reasons: [] });
   const counts = { built: 0, fresh: a.names.length, kept: 0, failed: 0, blocked: 0, skipped: 0 };
   emit({ type: 'build-end', buildId, ok: true, interrupted: false, counts, durationMs: Date.now() - t0, ran: [], settled: true });

@@ -19,6 +19,8 @@ export type BuildEvent =
       vouched?: number;
       /** Paths of the stamp the native probe confirmed, the rest looked at by the build (engine/stamp-probe.ts). */
       probed?: number;
+      /** What became of the targets module: skipped (its record stands), or run and why (engine/module-record.ts). */
+      module?: string;
     }
   /** Another build holds the root; this one waits. */
   | { type: 'lock-wait'; pid: number; host: string; since: string }

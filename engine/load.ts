@@ -36,7 +36,7 @@ export function validateImported(root: string, imported: Imported): Loaded {
 }
 
 /** Imports the module and evaluates its export; validation is left to validateImported. */
-export async function importTargets(root: string, file: string, opts: { fresh?: boolean; defines?: Record<string, string> } = {}): Promise<Imported> {
+export async function importTargets(root: string, file: string, opts: { fresh?: boolean; defines?: Record<string, string>; unwatched?: <T>(fn: () => T) => T } = {}): Promise<Imported> {
   const abs = path.resolve(root, file);
   if (!fs.existsSync(abs)) {
     throw new DeclarationError({ field: '--file', message: `targets module '${file}' does not exist in ${root}`, hint: 'create targets/index.ts or pass -f <module>' });
@@ -77,6 +77,12 @@ export async function importTargets(root: string, file: string, opts: { fresh?: 
       throw new DeclarationError({ field: 'default export', message: `the targets function of '${file}' threw: ${firstLines(e as Error)}`, hint: 'fix the error in the module (or the configuration it reads)' });
     }
   }
+  // The engine's own reads: a module record (engine/module-record.ts) holds the files loaded.
+  const { moduleFiles, moduleHash } = (opts.unwatched ?? ((fn) => fn()))(() => hashModules(root, abs));
+  return { specs: exported, moduleHash, moduleFiles };
+}
+
+function hashModules(root: string, abs: string): { moduleFiles: string[]; moduleHash: string } {
   const moduleFiles = localModuleGraph(abs);
   const h = crypto.createHash('sha256');
   for (const f of moduleFiles) {
@@ -84,7 +90,7 @@ export async function importTargets(root: string, file: string, opts: { fresh?: 
     h.update('\0');
     h.update(fs.readFileSync(f));
   }
-  return { specs: exported, moduleHash: h.digest('hex'), moduleFiles };
+  return { moduleFiles, moduleHash: h.digest('hex') };
 }
 
 function firstLines(e: Error): string {

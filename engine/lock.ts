@@ -86,6 +86,24 @@ export class Lock {
     }
   }
 
+  /** One try, without waiting or taking over an abandoned lock: true when it is now ours. */
+  tryAcquire(): boolean {
+    const me: LockHolder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
+    const boot = procStart(process.pid);
+    if (boot) me.boot = boot;
+    const tmp = `${this.file}.new-${process.pid}`;
+    try {
+      fs.writeFileSync(tmp, JSON.stringify(me));
+      fs.linkSync(tmp, this.file);
+      this.held = true;
+    } catch {
+      // held by another build, or no state directory to write in
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+    return this.held;
+  }
+
   release(): void {
     if (!this.held) return;
     this.held = false;

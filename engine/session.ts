@@ -11,6 +11,7 @@ import { stopOrphans } from './run.ts';
 import { STATE_DIR, StateStore } from './state.ts';
 import { newBuildId } from './cli.ts';
 import { Artifacts, artifactSettings, type ArtifactSettings } from './artifacts.ts';
+import type { ModuleRecord } from './module-record.ts';
 import { checkStamp, knownFresh, removeStamp, stampUnchanged, trackedScope, writeStamp, type StampCheck } from './stamp.ts';
 import type { BuildResult } from './builder.ts';
 import { PREFETCH_MIN_PATHS, StatPrefetch } from './prefetch.ts';
@@ -43,6 +44,10 @@ export interface SessionOptions {
   stampKey?: string;
   /** What the stamp said of this build before the lock was taken: the paths that moved since. */
   stampCheck?: StampCheck;
+  /** What the module's evaluation read, kept with the stamp (engine/module-record.ts). */
+  moduleRecord?: ModuleRecord;
+  /** What became of the targets module, for the build-start event. */
+  moduleNote?: string;
 }
 
 /** Goals' targets for -B: an alias stands for the targets it names. */
@@ -158,6 +163,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
       ...(o.targetSignal ? { targetSignal: o.targetSignal } : {}),
       ...(fresh ? { knownFresh: fresh } : {}),
       ...(prior?.confirmed !== undefined ? { probed: prior.confirmed } : {}),
+      ...(o.moduleNote !== undefined ? { module: o.moduleNote } : {}),
       artifacts,
     });
     if (!o.dryRun) {
@@ -180,7 +186,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
         // rewriting every entry costs more than the few re-hashes it would save (~25 ms at 10k).
         if (hasher.changed && o.saveStatCache !== false && !prior) state.saveStatCache(hasher.entries());
         // Last, so that the log signature it keeps is the log's final one.
-        if (tracked) writeStamp(state.dir, disk, hasher, o.stampKey!, o.goals, tracked, prior?.carried());
+        if (tracked) writeStamp(state.dir, disk, hasher, o.stampKey!, o.goals, tracked, prior?.carried(), o.moduleRecord);
       } catch (e) {
         o.emit({ type: 'warning', message: `could not rewrite the build state in ${state.dir}: ${(e as Error).message}; the records of this build are kept` });
       }

@@ -1,0 +1,622 @@
+// The module record: what the targets module's evaluation read, so that a later build can tell
+// without running it that it would return the same specs, and take the stamp's key as it is.
+//
+// Ninja regenerates build.ninja only when the generator's recorded inputs change; Gradle's
+// configuration cache reuses a configuration while the files, environment variables and system
+// properties its configuration read are unchanged. This is the same idea for a targets module,
+// which is a program: while it is imported and run (and while the stamp's key is computed, which
+// calls its getters), everything through which its result could depend on the world is watched:
+// - every module file loaded (ES modules through a loader hook, CommonJS through require), by its
+//   stat and its sha256;
+// - every file read, directory listed, path stat'ed, checked or resolved through the synchronous
+//   node:fs calls, by a digest of what the call returned (or the error it threw);
+// - every environment variable read (an enumeration of the environment takes in all of them);
+//   process.argv and the working directory when it looks at them; what os.* answered;
+// - the runtime (Node's version, platform, arch, its flags).
+// Whatever it does that cannot be replayed by looking again refuses the record, and every build
+// then runs the module as before: asynchronous or writing fs calls, child processes, workers,
+// sockets, fetch, the clock, randomness, changing the environment, and any use of a module that
+// was loaded before the evaluation began (its functions may hold fs functions taken before the
+// watch began, whose reads would go unseen). What the evaluation wrote to stdout and stderr is
+// kept, and written again when a build skips it.
+//
+// Known limits, stated in the README: a file under node_modules that a recorded package loads
+// through a module loaded before the evaluation is not seen (npm's node_modules/.package-lock.json
+// is recorded instead, which every npm install rewrites), and a native addon is not watched.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import Module, { createRequire, register, syncBuiltinESMExports } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+
+export const RECORD_VERSION = 1;
+/** One recording at a time in a process (see startRecording). */
+let recording = false;
+/**
+ * A module file changed this recently before its evaluation began may have changed after the
+ * loader read it: no record (the next build makes one). Wide enough for a file system's coarsest
+ * timestamps (2 s).
+ */
+export const SETTLE_MS = 2000;
+
+/** As kept in the stamp's head. */
+export interface ModuleRecord {
+  v: number;
+  /** The command line's root, module, goals and definitions, which the stamp's key holds too. */
+  invocation: string;
+  /** Node's version, platform, arch, flags and entry script. */
+  runtime: string;
+  /** [kind, path or name, digest] of each observation, in the order made (see observe()). */
+  seen: Array<[string, string, string]>;
+  /** What the evaluation wrote: [1 (stdout) or 2 (stderr), text]. */
+  output: Array<[number, string]>;
+}
+
+/** The originals, taken when this module loads: the check must not go through a watch. */
+const real = {
+  readFileSync: fs.readFileSync,
+  existsSync: fs.existsSync,
+  statSync: fs.statSync,
+  lstatSync: fs.lstatSync,
+  readdirSync: fs.readdirSync,
+  realpathSync: fs.realpathSync,
+  accessSync: fs.accessSync,
+  readlinkSync: fs.readlinkSync,
+};
+
+const sha = (b: string | Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
+
+function runtime(): string {
+  // The time zone and locale too: a date formatted from a fixed time depends on them.
+  const intl = Intl.DateTimeFormat().resolvedOptions();
+  return JSON.stringify([process.version, process.platform, process.arch, process.execArgv, process.execPath, process.argv[1] ?? '', intl.timeZone, intl.locale]);
+}
+
+function errDigest(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return `err:${typeof code === 'string' ? code : 'other'}`;
+}
+
+function statDigest(st: fs.Stats | undefined): string {
+  if (!st) return 'absent';
+  return `${st.dev}:${st.ino}:${st.mode}:${st.nlink}:${st.uid}:${st.gid}:${st.rdev}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.birthtimeMs}`;
+}
+
+function direntsDigest(list: Array<string | fs.Dirent>): string {
+  return sha(list.map((d) => (typeof d === 'string' ? d : `${d.name}\0${d.isFile() ? 'f' : d.isDirectory() ? 'd' : d.isSymbolicLink() ? 'l' : 'o'}`)).join('\0'));
+}
+
+/** A module file: its stat signature then its content's sha256, so that a touch alone does not refuse. */
+function moduleSig(p: string): { sig: string; content: string } {
+  try {
+    const st = real.statSync(p, { bigint: true });
+    return { sig: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, content: sha(real.readFileSync(p)) };
+  } catch (e) {
+    return { sig: errDigest(e), content: errDigest(e) };
+  }
+}
+
+const OS_FACTS = ['arch', 'availableParallelism', 'cpus', 'endianness', 'freemem', 'homedir', 'hostname', 'loadavg', 'machine', 'networkInterfaces', 'platform', 'release', 'tmpdir', 'totalmem', 'type', 'uptime', 'userInfo', 'version'] as const;
+
+/**
+ * Looks again: the digest an observation of this kind gives now. `m` (module file) is compared by
+ * signature first (engine/module-record.ts checkRecord); every other kind is the digest of what the
+ * same call returns.
+ */
+function observe(kind: string, p: string): string {
+  try {
+    switch (kind) {
+      case 'r': return sha(real.readFileSync(p));
+      case 'e': return String(real.existsSync(p));
+      case 's': return statDigest(real.statSync(p));
+      case 'l': return statDigest(real.lstatSync(p));
+      case 'd': return direntsDigest(real.readdirSync(p));
+      case 'D': return direntsDigest(real.readdirSync(p, { withFileTypes: true }));
+      case 'p': return real.realpathSync(p);
+      case 'k': return real.readlinkSync(p);
+      case 'env': return process.env[p] ?? '\0unset';
+      case 'envall': return envAll();
+      case 'argv': return JSON.stringify(process.argv.slice(2));
+      case 'cwd': return process.cwd();
+      case 'os': return JSON.stringify((os as unknown as Record<string, () => unknown>)[p]!());
+      default:
+        if (kind.startsWith('a')) {
+          real.accessSync(p, Number(kind.slice(1)));
+          return 'ok';
+        }
+        return '\0unknown kind';
+    }
+  } catch (e) {
+    return errDigest(e);
+  }
+}
+
+function envAll(env: NodeJS.ProcessEnv = process.env): string {
+  return sha(Object.keys(env).sort().map((k) => `${k}=${env[k]}`).join('\0'));
+}
+
+/** Whether the world still looks as the record says. Reads and stats only; false on any doubt. */
+export function checkRecord(r: unknown, invocation: string): r is ModuleRecord {
+  try {
+    const rec = r as ModuleRecord;
+    if (!rec || rec.v !== RECORD_VERSION || rec.invocation !== invocation || rec.runtime !== runtime() || !Array.isArray(rec.seen) || !Array.isArray(rec.output)) return false;
+    for (const [kind, p, want] of rec.seen) {
+      if (typeof p !== 'string' || typeof want !== 'string') return false;
+      if (kind === 'm') {
+        const [sig, content] = want.split(' ');
+        const now = moduleSig(p);
+        if (now.sig !== sig && now.content !== content) return false;
+        continue;
+      }
+      if (observe(kind, p) !== want) return false;
+    }
+    return rec.output.every((o) => Array.isArray(o) && (o[0] === 1 || o[0] === 2) && typeof o[1] === 'string');
+  } catch {
+    return false;
+  }
+}
+
+/** Writes again what the evaluation wrote, in its order. */
+export function replayOutput(r: ModuleRecord): void {
+  for (const [fd, text] of r.output) (fd === 1 ? process.stdout : process.stderr).write(text);
+}
+
+// The loader hook, on tsx's loader thread: reports every module it resolves and loads, in order,
+// on its port, until told to stop; the answer to 'stop' comes after every report (one port keeps
+// its order), so the main thread has them all once it arrives.
+const HOOK = `
+let port, on = true;
+export function initialize(d) {
+  port = d.port;
+  port.on('message', () => { on = false; port.postMessage({ done: true }); port.close(); });
+  port.unref();
+}
+export async function resolve(s, ctx, next) {
+  const r = await next(s, ctx);
+  // The path the specifier names, before symlinks and the loader's extension mapping: where it
+  // leads (realpath) is recorded too, so a link pointed elsewhere, or a file that would now be
+  // found first, is seen.
+  let named;
+  if (['./', '../', '/', 'file:'].some((p) => s.startsWith(p)) && ctx.parentURL) try { named = new URL(s, ctx.parentURL).href; } catch {}
+  if (on) port.postMessage({ resolved: r.url, named });
+  return r;
+}
+export async function load(url, ctx, next) {
+  const r = await next(url, ctx);
+  if (on) port.postMessage({ loaded: url });
+  return r;
+}
+`;
+
+/** A watch over one evaluation: start() before the import, stop() after the key. */
+export interface Recorder {
+  /** Runs the engine's own work inside the watch (reading the module's sources for its hash) unwatched. */
+  unwatched<T>(fn: () => T): T;
+  /** The record, or why there is none. */
+  stop(): Promise<{ record: ModuleRecord } | { refused: string }>;
+}
+
+/**
+ * Starts watching. `root`: npm's node_modules/.package-lock.json there is recorded too. Everything
+ * patched is put back by stop(), which must be called (finally) whatever the evaluation did.
+ */
+export function startRecording(root: string, invocation: string, settleMs = SETTLE_MS): Recorder {
+  // The watch patches the process: two at once (main() called twice in one process) would wrap
+  // each other's patches and put them back out of order.
+  if (recording) return { unwatched: (fn) => fn(), stop: async () => ({ refused: 'another evaluation is being recorded in this process' }) };
+  recording = true;
+  const started = Date.now();
+  let refused: string | undefined;
+  // ES modules: the loader hook's reports (set up before anything is patched: it makes a channel).
+  const { port1, port2 } = new MessageChannel();
+  const resolved = new Set<string>();
+  const loaded = new Set<string>();
+  const named = new Set<string>();
+  port1.on('message', (m: { resolved?: string; loaded?: string; named?: string }) => {
+    if (m.resolved) resolved.add(m.resolved);
+    if (m.named?.startsWith('file:')) named.add(fileURLToPath(m.named));
+    if (m.loaded) loaded.add(m.loaded);
+  });
+  try {
+    register(`data:text/javascript,${encodeURIComponent(HOOK)}`, { data: { port: port2 }, transferList: [port2 as unknown as MessagePort] });
+  } catch (e) {
+    refused = `no loader hook: ${(e as Error).message}`;
+  }
+  const seen: Array<[string, string, string]> = [];
+  const output: Array<[number, string]> = [];
+  let on = true;
+  // Inside a tracked call: the calls it makes itself (readFileSync opens, reads and closes through
+  // fs's own exports) are part of it.
+  let inside = 0;
+  const refuse = (why: string) => {
+    if (on && inside === 0) refused ??= why;
+  };
+  // (From inside a tracked call, whose own calls are otherwise not judged.)
+  const refuseNow = (why: string) => {
+    if (on) refused ??= why;
+  };
+  const note = (kind: string, p: string, digest: string) => {
+    if (on && inside === 0) seen.push([kind, p, digest]);
+  };
+  const restore: Array<() => void> = [];
+  const unpatched: string[] = [];
+  const patch = <T extends object>(obj: T, name: string, wrap: (orig: (...a: unknown[]) => unknown) => (...a: unknown[]) => unknown) => {
+    const o = obj as Record<string, unknown>;
+    const d = Object.getOwnPropertyDescriptor(o, name);
+    // Inherited (a stream's write), or a plain value: patched on the object itself.
+    const orig = d ? (d.get ? d.get.call(o) : d.value) : o[name];
+    if (typeof orig !== 'function') return;
+    const w = wrap(orig as (...a: unknown[]) => unknown);
+    // Keep what callers look up on the function (realpathSync.native, promisify.custom).
+    // (A Proxy has them already through its target.)
+    for (const k of Reflect.ownKeys(orig)) if (!(k in w)) (w as unknown as Record<PropertyKey, unknown>)[k] = (orig as unknown as Record<PropertyKey, unknown>)[k];
+    if (d && !d.configurable && !d.writable) {
+      // Cannot be replaced (none of the calls watched are such): what it does goes unseen.
+      unpatched.push(name);
+      return;
+    }
+    Object.defineProperty(o, name, { configurable: true, enumerable: d?.enumerable ?? true, writable: true, value: w });
+    restore.push(() => {
+      if (d) Object.defineProperty(o, name, d);
+      else delete o[name];
+    });
+  };
+  const refusing = (obj: object, label: string, keep: (name: string) => boolean = () => false) => {
+    for (const name of Object.keys(obj)) {
+      const v = (obj as Record<string, unknown>)[name];
+      if (typeof v !== 'function' || keep(name)) continue;
+      // A class (Worker, Socket, ReadStream) refuses when constructed or called.
+      if (/^[A-Z]/.test(name)) patch(obj, name, (orig) => new Proxy(orig, {
+        construct(t, a, nt) {
+          refuse(`new ${label}.${name}`);
+          return Reflect.construct(t, a, nt);
+        },
+        apply(t, self, a) {
+          refuse(`${label}.${name}`);
+          return Reflect.apply(t, self, a);
+        },
+      }));
+      else patch(obj, name, (orig) => function (this: unknown, ...a: unknown[]) {
+        refuse(`${label}.${name}`);
+        return orig.apply(this, a);
+      });
+    }
+  };
+  const pathOf = (p: unknown): string | undefined => {
+    if (typeof p === 'string') return path.resolve(p);
+    if (p instanceof URL) return p.protocol === 'file:' ? fileURLToPath(p) : undefined;
+    if (Buffer.isBuffer(p)) return path.resolve(p.toString());
+    return undefined;
+  };
+  // A tracked call: noted with the digest of what it returned (or threw), which observe() gives
+  // again by making the same call.
+  type Run = (orig: (...a: unknown[]) => unknown, a: unknown[]) => { value: unknown; digest: string };
+  const plain = (digest: (r: unknown) => string): Run => (orig, a) => {
+    const value = orig.apply(fs, a);
+    return { value, digest: digest(value) };
+  };
+  const tracked = (name: keyof typeof real, kindOf: (a: unknown[]) => string | undefined, run: Run) =>
+    patch(fs, name, (orig) => function (...a: unknown[]) {
+      const p = pathOf(a[0]);
+      const kind = p === undefined ? undefined : kindOf(a);
+      if (inside > 0) return orig.apply(fs, a);
+      if (kind === undefined || p === undefined) {
+        refuse(`fs.${name} of ${typeof a[0] === 'number' ? 'a descriptor' : 'an unusual path or option'}`);
+        return orig.apply(fs, a);
+      }
+      let r: { value: unknown; digest: string };
+      inside++;
+      try {
+        r = run(orig, a);
+      } catch (e) {
+        inside--;
+        note(kind, p, errDigest(e));
+        throw e;
+      }
+      inside--;
+      note(kind, p, r.digest);
+      return r.value;
+    });
+  const encodingOf = (o: unknown): BufferEncoding | undefined | false => {
+    if (o === undefined || o === null) return undefined;
+    if (typeof o === 'string') return o as BufferEncoding;
+    if (typeof o === 'object') {
+      const { encoding, flag } = o as { encoding?: BufferEncoding | null; flag?: string };
+      if (flag !== undefined && flag !== 'r') return false;
+      return encoding ?? undefined;
+    }
+    return false;
+  };
+  // readFileSync: the bytes are read once, hashed, then decoded as asked.
+  tracked('readFileSync', (a) => (encodingOf(a[1]) === false ? undefined : 'r'), (orig, a) => {
+    // Only a regular file reads the same twice (not a FIFO, a terminal or /dev/stdin).
+    const st = real.statSync(a[0] as fs.PathLike, { throwIfNoEntry: false });
+    if (st && !st.isFile()) refuseNow(`fs.readFileSync of ${String(a[0])}, not a regular file`);
+    const bytes = orig.call(fs, a[0]) as Buffer;
+    const enc = encodingOf(a[1]) as BufferEncoding | undefined;
+    return { value: enc ? bytes.toString(enc) : bytes, digest: sha(bytes) };
+  });
+  tracked('existsSync', () => 'e', plain((r) => String(r)));
+  const statKind = (k: string) => (a: unknown[]) => {
+    const o = a[1] as { bigint?: boolean; throwIfNoEntry?: boolean } | undefined;
+    return o?.bigint ? undefined : k;
+  };
+  tracked('statSync', statKind('s'), plain((r) => statDigest(r as fs.Stats | undefined)));
+  tracked('lstatSync', statKind('l'), plain((r) => statDigest(r as fs.Stats | undefined)));
+  tracked('readdirSync', (a) => {
+    const o = a[1] as { withFileTypes?: boolean; recursive?: boolean; encoding?: string } | string | undefined;
+    if (typeof o === 'string') return o === 'utf8' || o === 'utf-8' ? 'd' : undefined;
+    if (o?.recursive || (o?.encoding && o.encoding !== 'utf8' && o.encoding !== 'utf-8')) return undefined;
+    return o?.withFileTypes ? 'D' : 'd';
+  }, plain((r) => direntsDigest(r as Array<string | fs.Dirent>)));
+  // (Node's CommonJS loader passes an options object holding only its cache.)
+  const utf8Only = (k: string) => (a: unknown[]) => {
+    const o = a[1] as { encoding?: string } | string | undefined | null;
+    const enc = typeof o === 'string' ? o : o?.encoding;
+    return enc === undefined || enc === null || enc === 'utf8' || enc === 'utf-8' ? k : undefined;
+  };
+  tracked('realpathSync', utf8Only('p'), plain((r) => String(r)));
+  tracked('accessSync', (a) => `a${a[1] === undefined ? fs.constants.F_OK : Number(a[1])}`, plain(() => 'ok'));
+  tracked('readlinkSync', utf8Only('k'), plain((r) => String(r)));
+  // Every other fs call, sync or not, and fs/promises.
+  refusing(fs, 'fs', (n) => n in real || n === 'realpath');
+  refusing(fs.promises, 'fs.promises');
+  // ...fs.realpath (async) too, but not its `.native`, which tsx's CommonJS loader may look up.
+  patch(fs, 'realpath', (orig) => function (this: unknown, ...a: unknown[]) {
+    refuse('fs.realpath');
+    return orig.apply(this, a);
+  });
+  const req = createRequire(import.meta.url);
+  for (const m of ['child_process', 'worker_threads', 'net', 'http', 'https', 'http2', 'dgram', 'dns', 'tls', 'inspector', 'cluster']) {
+    refusing(req(m) as object, m);
+  }
+  // The clock and randomness.
+  patch(Date, 'now', (orig) => function (this: unknown, ...a: unknown[]) {
+    refuse('Date.now');
+    return orig.apply(this, a);
+  });
+  patch(Math, 'random', (orig) => function (this: unknown, ...a: unknown[]) {
+    refuse('Math.random');
+    return orig.apply(this, a);
+  });
+  // (node:crypto's getRandomValues is a getter for Web Crypto's, patched on its prototype.)
+  const webCrypto = Object.getPrototypeOf(crypto.webcrypto) as object;
+  for (const n of ['getRandomValues', 'randomUUID']) patch(webCrypto, n, (orig) => function (this: unknown, ...a: unknown[]) {
+    refuse(`crypto.${n}`);
+    return orig.apply(this, a);
+  });
+  for (const n of ['randomBytes', 'randomUUID', 'randomInt', 'randomFill', 'randomFillSync']) patch(crypto, n, (orig) => function (this: unknown, ...a: unknown[]) {
+    refuse(`crypto.${n}`);
+    return orig.apply(this, a);
+  });
+  patch(process, 'hrtime', (orig) => Object.assign(function (this: unknown, ...a: unknown[]) {
+    refuse('process.hrtime');
+    return orig.apply(this, a);
+  }, { bigint: (...a: unknown[]) => (refuse('process.hrtime'), (orig as unknown as { bigint: (...b: unknown[]) => unknown }).bigint(...a)) }));
+  for (const n of ['binding', '_linkedBinding', 'dlopen', 'kill', 'chdir', 'abort', 'exit', 'reallyExit', 'openStdin', 'setUncaughtExceptionCaptureCallback']) patch(process, n, (orig) => function (this: unknown, ...a: unknown[]) {
+    refuse(`process.${n}`);
+    return orig.apply(this, a);
+  });
+  // Standard input is read through no fs call that could be made again.
+  const stdinDesc = Object.getOwnPropertyDescriptor(process, 'stdin');
+  if (stdinDesc?.get && stdinDesc.configurable) {
+    const get = stdinDesc.get;
+    Object.defineProperty(process, 'stdin', { ...stdinDesc, get() {
+      refuse('process.stdin');
+      return get.call(process);
+    } });
+    restore.push(() => Object.defineProperty(process, 'stdin', stdinDesc));
+  }
+  patch(process, 'cwd', (orig) => function (this: unknown) {
+    const c = orig.call(this) as string;
+    note('cwd', '', c);
+    return c;
+  });
+  const RealDate = Date;
+  const WatchedDate = new Proxy(RealDate, {
+    construct(target, args, newTarget) {
+      if (args.length === 0) refuse('new Date()');
+      return Reflect.construct(target, args, newTarget);
+    },
+    apply(target, self, args) {
+      refuse('Date()');
+      return Reflect.apply(target, self, args);
+    },
+  });
+  globalThis.Date = WatchedDate;
+  restore.push(() => {
+    globalThis.Date = RealDate;
+  });
+  const realFetch = globalThis.fetch;
+  if (typeof realFetch === 'function') {
+    globalThis.fetch = ((...a: Parameters<typeof fetch>) => (refuse('fetch'), realFetch(...a))) as typeof fetch;
+    restore.push(() => {
+      globalThis.fetch = realFetch;
+    });
+  }
+  const realPerfNow = performance.now.bind(performance);
+  patch(performance, 'now', () => () => (refuse('performance.now'), realPerfNow()));
+  for (const n of OS_FACTS) patch(os, n, (orig) => function (this: unknown, ...a: unknown[]) {
+    const r = orig.apply(this, a);
+    if (a.length) refuse(`os.${n} with arguments`);
+    else note('os', n, JSON.stringify(r));
+    return r;
+  });
+  refusing(os, 'os', (n) => (OS_FACTS as readonly string[]).includes(n));
+  // The environment and the command line, through proxies that note what is looked at.
+  const realEnv = process.env;
+  process.env = new Proxy(realEnv, {
+    get(t, k) {
+      const v = Reflect.get(t, k);
+      if (typeof k === 'string') note('env', k, v ?? '\0unset');
+      return v;
+    },
+    has(t, k) {
+      if (typeof k === 'string') note('env', k, t[k] ?? '\0unset');
+      return Reflect.has(t, k);
+    },
+    getOwnPropertyDescriptor(t, k) {
+      if (typeof k === 'string') note('env', k, t[k] ?? '\0unset');
+      return Reflect.getOwnPropertyDescriptor(t, k);
+    },
+    ownKeys(t) {
+      note('envall', '', envAll(t));
+      return Reflect.ownKeys(t);
+    },
+    set(t, k, v) {
+      refuse('a change to process.env');
+      return Reflect.set(t, k, v);
+    },
+    deleteProperty(t, k) {
+      refuse('a change to process.env');
+      return Reflect.deleteProperty(t, k);
+    },
+    defineProperty(t, k, d) {
+      refuse('a change to process.env');
+      return Reflect.defineProperty(t, k, d);
+    },
+  });
+  restore.push(() => {
+    process.env = realEnv;
+  });
+  const realArgv = process.argv;
+  process.argv = new Proxy(realArgv, {
+    get(t, k) {
+      note('argv', '', JSON.stringify(t.slice(2)));
+      return Reflect.get(t, k);
+    },
+    set(t, k, v) {
+      refuse('a change to process.argv');
+      return Reflect.set(t, k, v);
+    },
+  });
+  restore.push(() => {
+    process.argv = realArgv;
+  });
+  // What it writes is kept for the builds that skip it.
+  for (const [fd, stream] of [[1, process.stdout], [2, process.stderr]] as const) {
+    patch(stream, 'write', (orig) => function (this: unknown, ...a: unknown[]) {
+      if (typeof a[0] === 'string' && (typeof a[1] !== 'string' || a[1] === 'utf8' || a[1] === 'utf-8')) {
+        if (on) output.push([fd, a[0]]);
+      } else refuse('a write of bytes to stdout or stderr');
+      return orig.apply(this, a);
+    });
+  }
+  // CommonJS: every require resolved; one that hands out a module loaded before the watch refuses.
+  const before = new Set(Object.keys(createRequire(import.meta.url).cache));
+  const cache = createRequire(import.meta.url).cache;
+  const required = new Set<string>();
+  const M = Module as unknown as { _load: (...a: unknown[]) => unknown; _resolveFilename: (...a: unknown[]) => string; isBuiltin: (s: string) => boolean };
+  patch(M, '_load', (orig) => function (this: unknown, ...a: unknown[]) {
+    const [request, parent, isMain] = a;
+    if (on && typeof request === 'string' && !M.isBuiltin(request)) {
+      try {
+        required.add(M._resolveFilename(request, parent, isMain));
+      } catch {
+        // the load below throws the same
+      }
+    }
+    return orig.apply(this, a);
+  });
+  // A CommonJS loader's own work (tsx reads, transforms and caches a file; its cache looks at the
+  // clock) is not the module's: only the module's code, which _compile runs, is watched.
+  const MP = (Module as unknown as { prototype: object }).prototype;
+  patch(MP, '_compile', (orig) => function (this: unknown, ...a: unknown[]) {
+    const saved = inside;
+    inside = 0;
+    try {
+      return orig.apply(this, a);
+    } finally {
+      inside = saved;
+    }
+  });
+  const exts = (Module as unknown as { _extensions: Record<string, unknown> })._extensions;
+  for (const ext of Object.keys(exts)) patch(exts, ext, (orig) => function (this: unknown, ...a: unknown[]) {
+    inside++;
+    try {
+      return orig.apply(this, a);
+    } finally {
+      inside--;
+    }
+  });
+  syncBuiltinESMExports();
+  return {
+    unwatched<T>(fn: () => T): T {
+      inside++;
+      try {
+        return fn();
+      } finally {
+        inside--;
+      }
+    },
+    async stop() {
+      on = false;
+      for (const r of restore.reverse()) r();
+      syncBuiltinESMExports();
+      recording = false;
+      // The hook's last word comes after all its reports.
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          refuse('the loader hook did not answer');
+          resolve();
+        }, 2000);
+        port1.on('message', (m: { done?: boolean }) => {
+          if (m.done) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+        port1.postMessage('stop');
+      });
+      port1.close();
+      if (refused) return { refused };
+      const files = new Set<string>();
+      for (const u of resolved) {
+        if (!u.startsWith('file:')) continue;
+        const f = fileURLToPath(u);
+        if (!loaded.has(u) || before.has(f)) return { refused: `${f} was loaded before the evaluation` };
+      }
+      for (const u of loaded) if (u.startsWith('file:')) files.add(fileURLToPath(u));
+      for (const f of required) {
+        if (before.has(f)) return { refused: `${f} was loaded before the evaluation` };
+        files.add(f);
+      }
+      for (const f of Object.keys(cache)) if (!before.has(f)) files.add(f);
+      files.add(path.join(root, 'node_modules', '.package-lock.json'));
+      const modules: Array<[string, string, string]> = [];
+      for (const f of [...files].sort()) {
+        const { sig, content } = moduleSig(f);
+        // Changed since just before the evaluation (or within a coarse timestamp's step of it):
+        // what was evaluated may not be what is on disk now.
+        try {
+          const st = real.statSync(f);
+          if (Math.max(st.mtimeMs, st.ctimeMs) >= started - settleMs) return { refused: `${f} changed while or just before the module was evaluated` };
+        } catch {
+          // absent (an optional .package-lock.json): recorded as such
+        }
+        modules.push(['m', f, `${sig} ${content}`]);
+      }
+      // Where the loader looked: each named path as it is, and each module's directory (a file
+      // added beside it could be the one a specifier now resolves to: helper.js beside helper.ts).
+      for (const p of [...named].sort()) modules.push(['p', p, observe('p', p)]);
+      for (const d of [...new Set([...files].map((f) => path.dirname(f)))].sort()) modules.push(['D', d, observe('D', d)]);
+      const observed = once(seen);
+      if (!observed) return { refused: 'a path or variable changed while the module was evaluated' };
+      return { record: { v: RECORD_VERSION, invocation, runtime: runtime(), seen: [...modules, ...observed], output } };
+    },
+  };
+}
+
+/** Each (kind, path) once; undefined when one was seen two ways (it changed during the evaluation). */
+function once(seen: Array<[string, string, string]>): Array<[string, string, string]> | undefined {
+  const out = new Map<string, [string, string, string]>();
+  for (const s of seen) {
+    const k = `${s[0]}\0${s[1]}`;
+    const had = out.get(k);
+    if (had && had[2] !== s[2]) return undefined;
+    out.set(k, s);
+  }
+  return [...out.values()];
+}
