@@ -10,7 +10,7 @@ import { resolveGoals } from './graph.ts';
 import { importTargets, validateImported, type Loaded } from './load.ts';
 import { addModuleRecord, checkStamp, readStamp, stampKey, type SettledAnswer, type StampCheck, type StampFile } from './stamp.ts';
 import { Lock } from './lock.ts';
-import { checkRecord, replayOutput, SETTLE_MS, startRecording, type ModuleRecord } from './module-record.ts';
+import { replayOutput, SETTLE_MS, standingRecord, startRecording, withRecord, type ModuleRecord } from './module-record.ts';
 import { probeStamp } from './stamp-probe.ts';
 import { Disk } from './disk.ts';
 import { plainReporter, stdio } from './report/plain.ts';
@@ -268,61 +268,60 @@ async function planBuild(opts: CliOptions, artifacts: ArtifactSettings): Promise
   const recordEnv = process.env.HUBMAKE_MODULE_RECORD;
   const recording = keyed && recordEnv !== 'off';
   const invocation = JSON.stringify([opts.root, opts.file, opts.goals, opts.defines]);
-  let record: ModuleRecord | undefined;
   let check: StampCheck | undefined;
   // Nothing the module's evaluation read has changed (engine/module-record.ts): the stamp's key is
   // this build's, and no module code runs first, so the probe may start at once.
-  const standing = stamp && recording && checkRecord(stamp.head.module, invocation) ? stamp : undefined;
-  if (standing) {
-    const probe = probeStamp(opts.root, standing, process.env);
-    check = checkStamp(stateDir, new Disk(opts.root), standing.head.key, standing, await probe?.answer);
-    if (check && check.changed.length === 0) return { settled: check.answer, replay: standing.head.module, module: 'skipped: nothing it read has changed', ...(check.confirmed !== undefined ? { probed: check.confirmed } : {}) };
+  const standing = stamp && recording ? standingRecord(stamp.head.modules, invocation) : undefined;
+  if (stamp && standing) {
+    const probe = probeStamp(opts.root, stamp, process.env);
+    check = checkStamp(stateDir, new Disk(opts.root), stamp.head.key, stamp, await probe?.answer);
+    if (check && check.changed.length === 0) return { settled: check.answer, replay: standing, module: 'skipped: nothing it read has changed', ...(check.confirmed !== undefined ? { probed: check.confirmed } : {}) };
   }
   // The module runs (the build needs its targets): watched when no record stands, so that the
   // next build may skip it.
   const recorder = recording && !standing ? startRecording(opts.root, invocation, recordEnv && /^\d+$/.test(recordEnv) ? Number(recordEnv) : SETTLE_MS) : undefined;
   let imported: Awaited<ReturnType<typeof importTargets>>;
   let key: string | undefined;
-  let note: string | undefined = standing ? 'run for its targets; its record stands' : undefined;
+  let made: Awaited<ReturnType<NonNullable<typeof recorder>['stop']>> | undefined;
   try {
     imported = await importTargets(opts.root, opts.file, { defines: opts.defines, ...(recorder ? { unwatched: recorder.unwatched } : {}) });
     key = keyed ? stampKey({ root: opts.root, specs: imported.specs, moduleHash: imported.moduleHash, goals: opts.goals, defines: opts.defines, env: process.env }) : undefined;
   } finally {
-    const made = await recorder?.stop();
-    if (made && 'record' in made) record = made.record;
-    if (made) note = 'record' in made ? 'run and recorded' : `run, not recorded: ${made.refused}`;
+    made = await recorder?.stop();
   }
-  if (standing) {
-    // A standing record holds only for the key it was made with: a module whose result moved all
-    // the same (through something it read unseen) loses it, and its stamp speaks for nothing.
-    if (key === standing.head.key) record = standing.head.module;
-    else {
-      check = undefined;
-      note = 'run; its record is dropped (its result changed although nothing it was seen to read did)';
-    }
-  } else {
+  let note = made ? ('record' in made ? 'run and recorded' : `run, not recorded: ${made.refused}`) : standing ? 'run for its targets; its record stands' : undefined;
+  // The records the next stamp keeps: each holds only for the key it was made with. A standing
+  // one whose module's result moved all the same (through something it read unseen) is dropped
+  // with the rest, and the stamp speaks for nothing.
+  const sameKey = key !== undefined && stamp?.head.key === key;
+  let records: ModuleRecord[] = sameKey && Array.isArray(stamp.head.modules) ? stamp.head.modules : [];
+  if (made && 'record' in made && key !== undefined) records = withRecord(records, made.record);
+  if (standing && !sameKey) {
+    check = undefined;
+    note = 'run; its record is dropped (its result changed although nothing it was seen to read did)';
+  }
+  if (!standing) {
     // The stamp's paths are stat'ed by the native probe only now: the module's code may write files
     // its targets read while it runs, and while the key is computed too (a getter, a toJSON, a
     // Proxy in the specs). Started earlier, it could confirm a file as it was before such a write.
-    const ours = key && stamp?.head.key === key ? stamp : undefined;
+    const ours = sameKey ? stamp : undefined;
     const probe = ours && probeStamp(opts.root, ours, process.env);
     check = ours ? checkStamp(stateDir, new Disk(opts.root), key!, ours, await probe?.answer) : undefined;
     if (check && check.changed.length === 0) {
-      // A no-op whose stamp has no record yet (its build could not make one): it gets this one.
-      if (record && !keepRecord(stateDir, ours!, check, record)) note = 'run and recorded; the record was not kept (another build holds the lock)';
+      // A no-op whose stamp has no record for this runtime (its build could not make one) adds it.
+      if (made && 'record' in made && !keepRecords(stateDir, ours!, check, records)) note = 'run and recorded; the record was not kept (another build holds the lock)';
       return { settled: check.answer, ...(note ? { module: note } : {}), ...(check.confirmed !== undefined ? { probed: check.confirmed } : {}) };
     }
   }
-  if (key === undefined) record = undefined;
   const loaded = validateImported(opts.root, imported);
-  return { loaded, goals: resolveGoals(loaded.graph, opts.goals), key, check, record, note };
+  return { loaded, goals: resolveGoals(loaded.graph, opts.goals), key, check, records, note };
 }
 
 /** Under the lock if it is free at once (a build at work will write its own stamp); a failure costs only the record. */
-function keepRecord(stateDir: string, stamp: StampFile, check: StampCheck, record: ModuleRecord): boolean {
+function keepRecords(stateDir: string, stamp: StampFile, check: StampCheck, records: ModuleRecord[]): boolean {
   const lock = new Lock(stateDir);
   try {
-    return lock.tryAcquire() && addModuleRecord(stateDir, stamp, check, record);
+    return lock.tryAcquire() && addModuleRecord(stateDir, stamp, check, records);
   } catch {
     return false; // a read-only state directory: the next build runs the module again
   } finally {
@@ -332,7 +331,7 @@ function keepRecord(stateDir: string, stamp: StampFile, check: StampCheck, recor
 
 type Plan =
   | { settled: SettledAnswer; probed?: number; replay?: ModuleRecord; module?: string }
-  | { loaded: Loaded; goals: { goals: string[]; closure: Set<string> }; key: string | undefined; check: StampCheck | undefined; record: ModuleRecord | undefined; note: string | undefined };
+  | { loaded: Loaded; goals: { goals: string[]; closure: Set<string> }; key: string | undefined; check: StampCheck | undefined; records: ModuleRecord[]; note: string | undefined };
 
 /** Lists, draws, restores, watches or builds, as the options say. */
 async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifacts: ArtifactSettings, signal: AbortSignal | undefined, interrupted: () => NodeJS.Signals | undefined, plan: Plan): Promise<number> {
@@ -372,7 +371,7 @@ async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifact
     live?.close();
     return 0;
   }
-  const { loaded, goals, key, check, record, note } = plan;
+  const { loaded, goals, key, check, records, note } = plan;
   if (opts.watch) {
     const { watch } = await import('./watch.ts');
     try {
@@ -411,7 +410,7 @@ async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifact
     emit: statusView ?? buildEmit,
     ...(key ? { stampKey: key } : {}),
     ...(check ? { stampCheck: check } : {}),
-    ...(record ? { moduleRecord: record } : {}),
+    ...(records.length ? { moduleRecords: records } : {}),
     ...(note !== undefined ? { moduleNote: note } : {}),
     ...(signal ? { signal } : {}),
     artifacts,

@@ -69,9 +69,16 @@ const real = {
 const sha = (b: string | Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
 
 function runtime(): string {
-  // The time zone and locale too: a date formatted from a fixed time depends on them.
-  const intl = Intl.DateTimeFormat().resolvedOptions();
-  return JSON.stringify([process.version, process.platform, process.arch, process.execArgv, process.execPath, process.argv[1] ?? '', intl.timeZone, intl.locale]);
+  // The time zone and locale too, where they come from (asking Intl costs ~11 ms of ICU start):
+  // a date formatted from a fixed time depends on them.
+  const e = process.env;
+  let zone: string;
+  try {
+    zone = real.readlinkSync('/etc/localtime');
+  } catch (err) {
+    zone = errDigest(err);
+  }
+  return JSON.stringify([process.version, process.platform, process.arch, process.execArgv, process.execPath, process.argv[1] ?? '', e.TZ, e.LC_ALL, e.LC_TIME, e.LC_MESSAGES, e.LANG, zone]);
 }
 
 function errDigest(e: unknown): string {
@@ -156,6 +163,27 @@ export function checkRecord(r: unknown, invocation: string): r is ModuleRecord {
   } catch {
     return false;
   }
+}
+
+/**
+ * The record among a stamp's that stands for this build: made by this runtime for this command
+ * line, and still true of the world. Each runtime keeps its own (`npx tsx` and `node --import tsx`
+ * load through different flags), so that builds taking turns do not undo each other's.
+ */
+export function standingRecord(list: unknown, invocation: string): ModuleRecord | undefined {
+  if (!Array.isArray(list)) return undefined;
+  const rt = runtime();
+  for (const r of list) if ((r as ModuleRecord)?.runtime === rt && checkRecord(r, invocation)) return r;
+  return undefined;
+}
+
+/** How many runtimes' records a stamp keeps. */
+const MAX_RECORDS = 4;
+
+/** A stamp's records with this one in place of the one of its runtime and command line, newest first. */
+export function withRecord(list: unknown, rec: ModuleRecord): ModuleRecord[] {
+  const others = Array.isArray(list) ? list.filter((r): r is ModuleRecord => typeof r?.runtime === 'string' && typeof r?.invocation === 'string' && !(r.runtime === rec.runtime && r.invocation === rec.invocation)) : [];
+  return [rec, ...others].slice(0, MAX_RECORDS);
 }
 
 /** Writes again what the evaluation wrote, in its order. */

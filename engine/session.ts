@@ -45,7 +45,7 @@ export interface SessionOptions {
   /** What the stamp said of this build before the lock was taken: the paths that moved since. */
   stampCheck?: StampCheck;
   /** What the module's evaluation read, kept with the stamp (engine/module-record.ts). */
-  moduleRecord?: ModuleRecord;
+  moduleRecords?: ModuleRecord[];
   /** What became of the targets module, for the build-start event. */
   moduleNote?: string;
 }
@@ -186,7 +186,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
         // rewriting every entry costs more than the few re-hashes it would save (~25 ms at 10k).
         if (hasher.changed && o.saveStatCache !== false && !prior) state.saveStatCache(hasher.entries());
         // Last, so that the log signature it keeps is the log's final one.
-        if (tracked) writeStamp(state.dir, disk, hasher, o.stampKey!, o.goals, tracked, prior?.carried(), o.moduleRecord);
+        if (tracked) writeStamp(state.dir, disk, hasher, o.stampKey!, o.goals, tracked, prior?.carried(), o.moduleRecords);
       } catch (e) {
         o.emit({ type: 'warning', message: `could not rewrite the build state in ${state.dir}: ${(e as Error).message}; the records of this build are kept` });
       }

@@ -75,8 +75,8 @@ export interface StampHead extends SettledAnswer {
   guarded: string[];
   /** Digest of their kinds and inodes. */
   guards: string;
-  /** What the targets module's evaluation read (engine/module-record.ts): while it holds, the key is this one. */
-  module?: ModuleRecord;
+  /** What the targets module's evaluation read, one record per runtime (engine/module-record.ts): while one holds, the key is this one. */
+  modules?: ModuleRecord[];
 }
 
 /**
@@ -473,7 +473,7 @@ export function stampUnchanged(stateDir: string, check: StampCheck): boolean {
  * targets were known fresh) keeps the signature the build's stamp check saw (`carried`). False
  * when no stamp is written.
  */
-export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: string, goals: string[], tracked: Tracked, carried?: Map<string, string>, module?: ModuleRecord): boolean {
+export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: string, goals: string[], tracked: Tracked, carried?: Map<string, string>, modules?: ModuleRecord[]): boolean {
   // An output, a log or a directory of theirs that is a symlink resolves through directories the
   // stamp does not watch, and validation checks where it leads: such goals are decided (and
   // validated) every time. What keeps a stamp from answering over a symlinked output is
@@ -527,21 +527,21 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
     goals,
     targets: tracked.targets,
     names: tracked.names,
-    ...(module ? { module } : {}),
+    ...(modules?.length ? { modules } : {}),
   };
   writeFileAtomic(path.join(stateDir, STAMP_FILE), stampText(head, paths.map((p, i) => ({ kind: outs.has(p) ? 'o' : 'i', sig: sigs[i]!, path: p }))));
   return true;
 }
 
 /**
- * Adds a module record to the stamp a no-op was answered by (its build could not make one), so
- * that the next build need not run the module. Only under the build lock, and only when the stamp
+ * Puts module records in the stamp a no-op was answered by (its build could not make one for this
+ * runtime), so that the next build need not run the module. Only under the build lock, and only when the stamp
  * and the log are still the ones checked: otherwise a build has been (or is) at work, and the
  * stamp it leaves is its own. False when nothing was written.
  */
-export function addModuleRecord(stateDir: string, stamp: StampFile, check: StampCheck, module: ModuleRecord): boolean {
+export function addModuleRecord(stateDir: string, stamp: StampFile, check: StampCheck, modules: ModuleRecord[]): boolean {
   if (!stampUnchanged(stateDir, check)) return false;
-  const head = `${JSON.stringify({ ...stamp.head, module })}\n`;
+  const head = `${JSON.stringify({ ...stamp.head, modules })}\n`;
   writeFileAtomic(stamp.file, Buffer.concat([Buffer.from(head), stamp.bytes.subarray(stamp.at)]));
   return true;
 }

@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cli as runCli, read, started, tempRoot, write, type CliResult } from './lib/cli.ts';
+import { spawnSync } from 'node:child_process';
+import { BUILD_TS, cli as runCli, parseEvents, read, started, tempRoot, write, type CliResult } from './lib/cli.ts';
 import { readStamp } from '../engine/stamp.ts';
 
 // Module files count once they are older than this (ms; the default is 2,000, tested below).
@@ -194,7 +195,7 @@ for (const [what, source, why] of refusals) {
       assert.match(moduleNote(r), /^run, not recorded: /);
       assert.match(moduleNote(r), why);
     }
-    assert.is(readStamp(path.join(root, '.hubmake'))?.head.module, undefined);
+    assert.is(readStamp(path.join(root, '.hubmake'))?.head.modules, undefined);
   });
 }
 
@@ -210,7 +211,7 @@ test('a module file changed just before its evaluation is not recorded until it 
   // A no-op whose stamp has no record adds one (under the lock)...
   const noop = cli(root, [], env);
   assert.is(moduleNote(noop), 'run and recorded');
-  assert.ok(readStamp(path.join(root, '.hubmake'))?.head.module);
+  assert.is(readStamp(path.join(root, '.hubmake'))?.head.modules?.length, 1);
   const skip = cli(root, [], env);
   assert.ok(skipped(skip), moduleNote(skip));
 });
@@ -219,17 +220,44 @@ test('a no-op does not add a record while another build holds the lock', () => {
   const root = project();
   const first = cli(root, [], { HUBMAKE_MODULE_RECORD: 'off' });
   assert.is(first.code, 0, first.stderr);
-  assert.is(readStamp(path.join(root, '.hubmake'))?.head.module, undefined);
+  assert.is(readStamp(path.join(root, '.hubmake'))?.head.modules, undefined);
   // This test process is alive: its lock is held.
   fs.writeFileSync(path.join(root, '.hubmake/lock'), JSON.stringify({ pid: process.pid, host: os.hostname(), started: new Date(0).toISOString() }));
   const held = cli(root);
   assert.is(held.code, 0, held.stderr);
   assert.match(moduleNote(held), /not kept \(another build holds the lock\)/);
-  assert.is(readStamp(path.join(root, '.hubmake'))?.head.module, undefined);
+  assert.is(readStamp(path.join(root, '.hubmake'))?.head.modules, undefined);
   fs.rmSync(path.join(root, '.hubmake/lock'));
   const free = cli(root);
   assert.is(moduleNote(free), 'run and recorded');
   assert.ok(skipped(cli(root)));
+});
+
+test('builds through two runtimes keep a record each', () => {
+  const root = project();
+  settle(root);
+  // Another way of starting the build: other flags, which the record holds.
+  const other = (): CliResult => {
+    const r = spawnSync(process.execPath, ['--no-warnings', '--import', 'tsx', BUILD_TS, '-C', root, '--json'], { cwd: root, encoding: 'utf8', env: { ...process.env, ...ENV } });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr, events: parseEvents(r.stdout) };
+  };
+  const first = other();
+  assert.is(first.code, 0, first.stderr);
+  assert.is(moduleNote(first), 'run and recorded');
+  assert.is(readStamp(path.join(root, '.hubmake'))?.head.modules?.length, 2);
+  for (let i = 0; i < 2; i++) {
+    const a = cli(root);
+    assert.ok(skipped(a), moduleNote(a));
+    const b = other();
+    assert.ok(skipped(b), moduleNote(b));
+  }
+  // An edit both read: each runtime runs it again once, then skips it.
+  write(root, 'cfg.json', JSON.stringify({ word: 'two' }));
+  assert.ok(!skipped(cli(root)));
+  assert.ok(!skipped(other()));
+  assert.ok(skipped(cli(root)));
+  assert.ok(skipped(other()));
+  assert.is(read(root, 'out/cfg.txt'), 'two-s1-noflag\n');
 });
 
 test('a damaged record in the stamp is no record', () => {
@@ -239,8 +267,9 @@ test('a damaged record in the stamp is no record', () => {
   const bytes = fs.readFileSync(file);
   const at = bytes.indexOf(10);
   const head = JSON.parse(bytes.toString('utf8', 0, at));
-  for (const bad of [{ v: 1 }, 'x', { ...head.module, seen: [['m', 42, 'x']] }, { ...head.module, seen: [['zz', '/', 'x']] }]) {
-    fs.writeFileSync(file, Buffer.concat([Buffer.from(JSON.stringify({ ...head, module: bad }) + '\n'), bytes.subarray(at + 1)]));
+  const [rec] = head.modules;
+  for (const bad of ['x', [{ v: 1 }], ['x'], [{ ...rec, seen: [['m', 42, 'x']] }], [{ ...rec, seen: [['zz', '/', 'x']] }], [{ ...rec, output: [[3, 'x']] }]]) {
+    fs.writeFileSync(file, Buffer.concat([Buffer.from(JSON.stringify({ ...head, modules: bad }) + '\n'), bytes.subarray(at + 1)]));
     const r = cli(root);
     assert.is(r.code, 0, r.stderr);
     assert.ok(!skipped(r), moduleNote(r));
