@@ -16,6 +16,8 @@ const TARGETS = 32;
 
 /** Stats the builds so far took from the worker that stat'ed ahead (engine/prefetch.ts). */
 let statsAhead = 0;
+/** Builds that skipped the targets module (its record stood: engine/module-record.ts). */
+let moduleSkipped = 0;
 
 /**
  * Runs the real command line in this process (the module is loaded once per root), quietly.
@@ -36,6 +38,7 @@ async function build(root: string, cache = false): Promise<'settled' | 'partial'
     if (code !== 0) throw new Error(`build exited ${code}: ${err}`);
     const events = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; settled?: boolean; vouched?: number; statsAhead?: number });
     statsAhead += events.find((e) => e.type === 'build-end')?.statsAhead ?? 0;
+    if (String((events.find((e) => e.type === 'build-start') as { module?: string } | undefined)?.module).startsWith('skipped')) moduleSkipped++;
     if (events.find((e) => e.type === 'build-end')?.settled) return 'settled';
     return (events.find((e) => e.type === 'build-start')?.vouched ?? 0) > 0 ? 'partial' : 'none';
   } finally {
@@ -67,6 +70,8 @@ function outputsOf(root: string, g: GraphSpec): Map<string, string> {
 
 const words = ['alpha', 'beta', 'gamma', 'delta', 'eps', 'zeta'];
 
+// The no-glob seed also lets module records stand at once (HUBMAKE_MODULE_RECORD=0: its module was
+// just written): its no-ops skip the module, and take the key from the stamp.
 // One more seed with the artifact cache on (the default): restores stand in for some runs, so the
 // commands that ran are a subset of the minimal set, and every output still equals the oracle's.
 // And one seed whose graph has no glob input, so that the settled stamp can answer whole builds:
@@ -88,6 +93,8 @@ for (const { seed, cache, glob, ahead } of RUNS) {
     if (ahead) process.env.HUBMAKE_STAT_AHEAD = '1,wait';
     else delete process.env.HUBMAKE_STAT_AHEAD;
     statsAhead = 0;
+    moduleSkipped = 0;
+    if (!glob) process.env.HUBMAKE_MODULE_RECORD = '0';
     const r = prng(seed);
     const g = randomGraph(seed, TARGETS, 8, { glob });
     const seen = { settled: 0, partial: 0, none: 0 };
@@ -198,11 +205,13 @@ for (const { seed, cache, glob, ahead } of RUNS) {
     } else {
       assert.ok(seen.settled >= builds / 5, `seed ${seed}: the stamp answered ${seen.settled} of ${builds} builds`);
       assert.ok(seen.partial >= builds / 4, `seed ${seed}: the stamp vouched for part of ${seen.partial} of ${builds} builds`);
+      assert.ok(moduleSkipped >= seen.settled / 2, `seed ${seed}: ${moduleSkipped} of ${seen.settled} settled builds skipped the module`);
     }
     // Every build decides some targets before it runs any: the worker's stats were used.
     if (ahead) assert.ok(statsAhead >= builds, `seed ${seed}: ${statsAhead} stats taken ahead in ${builds} builds`);
     else assert.is(statsAhead, 0);
     delete process.env.HUBMAKE_STAT_AHEAD;
+    delete process.env.HUBMAKE_MODULE_RECORD;
     fs.rmSync(root, { recursive: true, force: true });
   });
 }
