@@ -10,7 +10,7 @@ import { resolveGoals } from './graph.ts';
 import { importTargets, validateImported, type Loaded } from './load.ts';
 import { addModuleRecord, checkStamp, readStamp, stampKey, type SettledAnswer, type StampCheck, type StampFile } from './stamp.ts';
 import { Lock } from './lock.ts';
-import { replayOutput, SETTLE_MS, standingRecord, startRecording, withRecord, type ModuleRecord } from './module-record.ts';
+import { checkRecord, replayOutput, SETTLE_MS, standingRecord, startRecording, withRecord, type ModuleRecord } from './module-record.ts';
 import { probeStamp } from './stamp-probe.ts';
 import { Disk } from './disk.ts';
 import { plainReporter, stdio } from './report/plain.ts';
@@ -284,11 +284,14 @@ async function planBuild(opts: CliOptions, artifacts: ArtifactSettings): Promise
   let key: string | undefined;
   let made: Awaited<ReturnType<NonNullable<typeof recorder>['stop']>> | undefined;
   try {
-    imported = await importTargets(opts.root, opts.file, { defines: opts.defines, ...(recorder ? { unwatched: recorder.unwatched } : {}) });
+    imported = await importTargets(opts.root, opts.file, { defines: opts.defines, ...(recorder ? { watch: recorder } : {}) });
     key = keyed ? stampKey({ root: opts.root, specs: imported.specs, moduleHash: imported.moduleHash, goals: opts.goals, defines: opts.defines, env: process.env }) : undefined;
   } finally {
     made = await recorder?.stop();
   }
+  // A record must hold the moment it is made: one that does not (something it saw moved at once,
+  // or is seen differently when looked at again) would only be rewritten by every no-op.
+  if (made && 'record' in made && !checkRecord(made.record, invocation)) made = { refused: 'it does not hold when looked at again' };
   let note = made ? ('record' in made ? 'run and recorded' : `run, not recorded: ${made.refused}`) : standing ? 'run for its targets; its record stands' : undefined;
   // The records the next stamp keeps: each holds only for the key it was made with. A standing
   // one whose module's result moved all the same (through something it read unseen) is dropped

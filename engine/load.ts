@@ -36,7 +36,7 @@ export function validateImported(root: string, imported: Imported): Loaded {
 }
 
 /** Imports the module and evaluates its export; validation is left to validateImported. */
-export async function importTargets(root: string, file: string, opts: { fresh?: boolean; defines?: Record<string, string>; unwatched?: <T>(fn: () => T) => T } = {}): Promise<Imported> {
+export async function importTargets(root: string, file: string, opts: { fresh?: boolean; defines?: Record<string, string>; watch?: ModuleWatch } = {}): Promise<Imported> {
   const abs = path.resolve(root, file);
   if (!fs.existsSync(abs)) {
     throw new DeclarationError({ field: '--file', message: `targets module '${file}' does not exist in ${root}`, hint: 'create targets/index.ts or pass -f <module>' });
@@ -78,12 +78,20 @@ export async function importTargets(root: string, file: string, opts: { fresh?: 
     }
   }
   // The engine's own reads: a module record (engine/module-record.ts) holds the files loaded.
-  const { moduleFiles, moduleHash } = (opts.unwatched ?? ((fn) => fn()))(() => hashModules(root, abs));
+  const probed: string[] = [];
+  const { moduleFiles, moduleHash } = opts.watch ? opts.watch.unwatched(() => hashModules(root, abs, probed)) : hashModules(root, abs, probed);
+  opts.watch?.hashed(moduleFiles, probed);
   return { specs: exported, moduleHash, moduleFiles };
 }
 
-function hashModules(root: string, abs: string): { moduleFiles: string[]; moduleHash: string } {
-  const moduleFiles = localModuleGraph(abs);
+/** What engine/module-record.ts needs to hear of the engine's own reads of the module's files. */
+export interface ModuleWatch {
+  unwatched<T>(fn: () => T): T;
+  hashed(files: string[], probed: string[]): void;
+}
+
+function hashModules(root: string, abs: string, probed: string[]): { moduleFiles: string[]; moduleHash: string } {
+  const moduleFiles = localModuleGraph(abs, probed);
   const h = crypto.createHash('sha256');
   for (const f of moduleFiles) {
     h.update(path.relative(root, f));
@@ -101,7 +109,7 @@ function firstLines(e: Error): string {
 const IMPORT_RE = /(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\s*\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)|import\s*['"](\.{1,2}\/[^'"]+)['"]/g;
 
 /** The targets module and every local file it imports, transitively (relative imports only). */
-export function localModuleGraph(entry: string): string[] {
+export function localModuleGraph(entry: string, probed: string[] = []): string[] {
   const seen = new Set<string>();
   const stack = [entry];
   while (stack.length) {
@@ -117,15 +125,19 @@ export function localModuleGraph(entry: string): string[] {
     for (const m of src.matchAll(IMPORT_RE)) {
       const spec = m[1] ?? m[2] ?? m[3];
       if (!spec) continue;
-      const resolved = resolveLocal(path.dirname(f), spec);
+      const resolved = resolveLocal(path.dirname(f), spec, probed);
       if (resolved && !resolved.includes(`${path.sep}node_modules${path.sep}`)) stack.push(resolved);
     }
   }
   return [...seen].sort();
 }
 
-function resolveLocal(dir: string, spec: string): string | undefined {
+/** `probed`: every path looked at, up to the one found. */
+function resolveLocal(dir: string, spec: string, probed: string[]): string | undefined {
   const base = path.resolve(dir, spec);
   const candidates = [base, base.replace(/\.js$/, '.ts'), `${base}.ts`, `${base}.js`, path.join(base, 'index.ts'), path.join(base, 'index.js')];
-  return candidates.find((c) => fs.existsSync(c) && fs.statSync(c).isFile());
+  return candidates.find((c) => {
+    probed.push(c);
+    return fs.existsSync(c) && fs.statSync(c).isFile();
+  });
 }

@@ -27,6 +27,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import Module, { createRequire, register, syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
+import tty from 'node:tty';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
@@ -78,12 +79,22 @@ function runtime(): string {
   } catch (err) {
     zone = errDigest(err);
   }
-  return JSON.stringify([process.version, process.platform, process.arch, process.execArgv, process.execPath, process.argv[1] ?? '', e.TZ, e.LC_ALL, e.LC_TIME, e.LC_MESSAGES, e.LANG, zone]);
+  // Variables Node and tsx read at start-up, before any proxy (NODE_OPTIONS's --conditions,
+  // NODE_PATH, TSX_TSCONFIG_PATH): they change what an import resolves to.
+  const startup = Object.keys(e).filter((k) => k.startsWith('NODE_') || k.startsWith('TSX_')).sort().map((k) => `${k}=${e[k]}`);
+  // Whether stdin, stdout and stderr are terminals (a module may choose colours by it).
+  const ttys = [0, 1, 2].map((fd) => tty.isatty(fd));
+  return JSON.stringify([process.version, process.platform, process.arch, process.execArgv, process.execPath, process.argv[1] ?? '', e.TZ, e.LC_ALL, e.LC_TIME, e.LC_MESSAGES, e.LANG, zone, startup, ttys]);
 }
 
 function errDigest(e: unknown): string {
   const code = (e as NodeJS.ErrnoException)?.code;
   return `err:${typeof code === 'string' ? code : 'other'}`;
+}
+
+/** A stat that threw ENOENT and one asked not to throw (`throwIfNoEntry: false`) saw the same. */
+function statErrDigest(e: unknown): string {
+  return (e as NodeJS.ErrnoException)?.code === 'ENOENT' ? 'absent' : errDigest(e);
 }
 
 function statDigest(st: fs.Stats | undefined): string {
@@ -95,13 +106,22 @@ function direntsDigest(list: Array<string | fs.Dirent>): string {
   return sha(list.map((d) => (typeof d === 'string' ? d : `${d.name}\0${d.isFile() ? 'f' : d.isDirectory() ? 'd' : d.isSymbolicLink() ? 'l' : 'o'}`)).join('\0'));
 }
 
-/** A module file: its stat signature then its content's sha256, so that a touch alone does not refuse. */
-function moduleSig(p: string): { sig: string; content: string } {
+/** A module file's stat signature. */
+function moduleStat(p: string): string {
   try {
     const st = real.statSync(p, { bigint: true });
-    return { sig: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, content: sha(real.readFileSync(p)) };
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
   } catch (e) {
-    return { sig: errDigest(e), content: errDigest(e) };
+    return errDigest(e);
+  }
+}
+
+/** A module file's content's sha256 (read only when its stat moved: a touch alone does not refuse). */
+function moduleContent(p: string): string {
+  try {
+    return sha(real.readFileSync(p));
+  } catch (e) {
+    return errDigest(e);
   }
 }
 
@@ -117,8 +137,8 @@ function observe(kind: string, p: string): string {
     switch (kind) {
       case 'r': return sha(real.readFileSync(p));
       case 'e': return String(real.existsSync(p));
-      case 's': return statDigest(real.statSync(p));
-      case 'l': return statDigest(real.lstatSync(p));
+      case 's': return statDigest(real.statSync(p, { throwIfNoEntry: false }));
+      case 'l': return statDigest(real.lstatSync(p, { throwIfNoEntry: false }));
       case 'd': return direntsDigest(real.readdirSync(p));
       case 'D': return direntsDigest(real.readdirSync(p, { withFileTypes: true }));
       case 'p': return real.realpathSync(p);
@@ -127,7 +147,7 @@ function observe(kind: string, p: string): string {
       case 'envall': return envAll();
       case 'argv': return JSON.stringify(process.argv.slice(2));
       case 'cwd': return process.cwd();
-      case 'os': return JSON.stringify((os as unknown as Record<string, () => unknown>)[p]!());
+      case 'os': return osDigest(p, (os as unknown as Record<string, () => unknown>)[p]!());
       default:
         if (kind.startsWith('a')) {
           real.accessSync(p, Number(kind.slice(1)));
@@ -138,6 +158,11 @@ function observe(kind: string, p: string): string {
   } catch (e) {
     return errDigest(e);
   }
+}
+
+/** What os.* answered; for cpus() the count and models only (their times move every moment). */
+function osDigest(name: string, r: unknown): string {
+  return JSON.stringify(name === 'cpus' && Array.isArray(r) ? r.map((c: { model?: string; speed?: number }) => c.model) : r);
 }
 
 function envAll(env: NodeJS.ProcessEnv = process.env): string {
@@ -153,8 +178,7 @@ export function checkRecord(r: unknown, invocation: string): r is ModuleRecord {
       if (typeof p !== 'string' || typeof want !== 'string') return false;
       if (kind === 'm') {
         const [sig, content] = want.split(' ');
-        const now = moduleSig(p);
-        if (now.sig !== sig && now.content !== content) return false;
+        if (moduleStat(p) !== sig && moduleContent(p) !== content) return false;
         continue;
       }
       if (observe(kind, p) !== want) return false;
@@ -202,13 +226,25 @@ export function initialize(d) {
   port.unref();
 }
 export async function resolve(s, ctx, next) {
-  const r = await next(s, ctx);
   // The path the specifier names, before symlinks and the loader's extension mapping: where it
   // leads (realpath) is recorded too, so a link pointed elsewhere, or a file that would now be
-  // found first, is seen.
-  let named;
-  if (['./', '../', '/', 'file:'].some((p) => s.startsWith(p)) && ctx.parentURL) try { named = new URL(s, ctx.parentURL).href; } catch {}
-  if (on) port.postMessage({ resolved: r.url, named });
+  // found first, is seen. A package's name is reported with the importer (its node_modules).
+  let named, bare;
+  if (['./', '../', '/', 'file:'].some((p) => s.startsWith(p))) {
+    if (ctx.parentURL) try { named = new URL(s, ctx.parentURL).href; } catch {}
+  } else if (s === 'node:process' || s === 'process') {
+    // Its named exports (pid, ppid) are values read when its module is made, seen by no getter.
+    if (on) port.postMessage({ processImport: true });
+  } else if (!s.startsWith('node:') && !s.startsWith('data:')) bare = s;
+  let r;
+  try {
+    r = await next(s, ctx);
+  } catch (e) {
+    // An import that fails (caught by the module) must be tried again if what it looked for appears.
+    if (on) port.postMessage({ failed: s, named, bare, parent: ctx.parentURL });
+    throw e;
+  }
+  if (on) port.postMessage({ resolved: r.url, named, bare, parent: ctx.parentURL });
   return r;
 }
 export async function load(url, ctx, next) {
@@ -222,6 +258,11 @@ export async function load(url, ctx, next) {
 export interface Recorder {
   /** Runs the engine's own work inside the watch (reading the module's sources for its hash) unwatched. */
   unwatched<T>(fn: () => T): T;
+  /**
+   * Files the engine read for the module's hash, which the key holds (an import inside a function
+   * not run yet, a type-only import), and the paths it looked for them at.
+   */
+  hashed(files: string[], probed: string[]): void;
   /** The record, or why there is none. */
   stop(): Promise<{ record: ModuleRecord } | { refused: string }>;
 }
@@ -233,7 +274,7 @@ export interface Recorder {
 export function startRecording(root: string, invocation: string, settleMs = SETTLE_MS): Recorder {
   // The watch patches the process: two at once (main() called twice in one process) would wrap
   // each other's patches and put them back out of order.
-  if (recording) return { unwatched: (fn) => fn(), stop: async () => ({ refused: 'another evaluation is being recorded in this process' }) };
+  if (recording) return { unwatched: (fn) => fn(), hashed: () => {}, stop: async () => ({ refused: 'another evaluation is being recorded in this process' }) };
   recording = true;
   const started = Date.now();
   let refused: string | undefined;
@@ -242,9 +283,19 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
   const resolved = new Set<string>();
   const loaded = new Set<string>();
   const named = new Set<string>();
-  port1.on('message', (m: { resolved?: string; loaded?: string; named?: string }) => {
+  // Packages by name and the directory of their importer, each looked up in node_modules there and above.
+  const packages = new Set<string>();
+  let failedBare: string | undefined;
+  const fromFile = (u: string | undefined) => (u?.startsWith('file:') ? fileURLToPath(u) : undefined);
+  let processImport = false;
+  port1.on('message', (m: { resolved?: string; loaded?: string; named?: string; bare?: string; parent?: string; failed?: string; processImport?: boolean }) => {
+    if (m.processImport) processImport = true;
     if (m.resolved) resolved.add(m.resolved);
-    if (m.named?.startsWith('file:')) named.add(fileURLToPath(m.named));
+    const n = fromFile(m.named);
+    if (n) named.add(n);
+    const parent = fromFile(m.parent);
+    if (m.bare && parent) packages.add(`${path.dirname(parent)}\0${m.bare}`);
+    if (m.failed !== undefined && m.bare) failedBare ??= m.bare;
     if (m.loaded) loaded.add(m.loaded);
   });
   try {
@@ -252,6 +303,7 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
   } catch (e) {
     refused = `no loader hook: ${(e as Error).message}`;
   }
+  const req = createRequire(import.meta.url);
   const seen: Array<[string, string, string]> = [];
   const output: Array<[number, string]> = [];
   let on = true;
@@ -287,6 +339,9 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
     }
     Object.defineProperty(o, name, { configurable: true, enumerable: d?.enumerable ?? true, writable: true, value: w });
     restore.push(() => {
+      // Replaced meanwhile (a package the module loaded wrapped it): theirs stays, over ours,
+      // which passes every call through once the watch is over.
+      if (o[name] !== w) return;
       if (d) Object.defineProperty(o, name, d);
       else delete o[name];
     });
@@ -312,11 +367,13 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
       });
     }
   };
+  // Joined to the working directory as the kernel would, without removing `..` by its text (the
+  // kernel follows a symlinked directory before `..`).
+  const cwd = process.cwd();
   const pathOf = (p: unknown): string | undefined => {
-    if (typeof p === 'string') return path.resolve(p);
-    if (p instanceof URL) return p.protocol === 'file:' ? fileURLToPath(p) : undefined;
-    if (Buffer.isBuffer(p)) return path.resolve(p.toString());
-    return undefined;
+    const text = typeof p === 'string' ? p : Buffer.isBuffer(p) ? p.toString() : p instanceof URL && p.protocol === 'file:' ? fileURLToPath(p) : undefined;
+    if (text === undefined || text === '' || text.includes('\0')) return undefined;
+    return path.isAbsolute(text) ? text : `${cwd}/${text}`;
   };
   // A tracked call: noted with the digest of what it returned (or threw), which observe() gives
   // again by making the same call.
@@ -325,8 +382,8 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
     const value = orig.apply(fs, a);
     return { value, digest: digest(value) };
   };
-  const tracked = (name: keyof typeof real, kindOf: (a: unknown[]) => string | undefined, run: Run) =>
-    patch(fs, name, (orig) => function (...a: unknown[]) {
+  const tracked = (name: string, kindOf: (a: unknown[]) => string | undefined, run: Run, on: object = fs) =>
+    patch(on, name, (orig) => function (...a: unknown[]) {
       const p = pathOf(a[0]);
       const kind = p === undefined ? undefined : kindOf(a);
       if (inside > 0) return orig.apply(fs, a);
@@ -340,7 +397,7 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
         r = run(orig, a);
       } catch (e) {
         inside--;
-        note(kind, p, errDigest(e));
+        note(kind, p, kind === 's' || kind === 'l' ? statErrDigest(e) : errDigest(e));
         throw e;
       }
       inside--;
@@ -386,17 +443,22 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
     return enc === undefined || enc === null || enc === 'utf8' || enc === 'utf-8' ? k : undefined;
   };
   tracked('realpathSync', utf8Only('p'), plain((r) => String(r)));
+  // Its `.native` (copied onto the wrapper) gives the same answer for these purposes.
+  tracked('native', utf8Only('p'), plain((r) => String(r)), fs.realpathSync);
   tracked('accessSync', (a) => `a${a[1] === undefined ? fs.constants.F_OK : Number(a[1])}`, plain(() => 'ok'));
   tracked('readlinkSync', utf8Only('k'), plain((r) => String(r)));
   // Every other fs call, sync or not, and fs/promises.
   refusing(fs, 'fs', (n) => n in real || n === 'realpath');
   refusing(fs.promises, 'fs.promises');
-  // ...fs.realpath (async) too, but not its `.native`, which tsx's CommonJS loader may look up.
+  // ...fs.realpath (async) and its `.native` too.
   patch(fs, 'realpath', (orig) => function (this: unknown, ...a: unknown[]) {
     refuse('fs.realpath');
     return orig.apply(this, a);
   });
-  const req = createRequire(import.meta.url);
+  patch(fs.realpath, 'native', (orig) => function (this: unknown, ...a: unknown[]) {
+    refuse('fs.realpath.native');
+    return orig.apply(this, a);
+  });
   for (const m of ['child_process', 'worker_threads', 'net', 'http', 'https', 'http2', 'dgram', 'dns', 'tls', 'inspector', 'cluster']) {
     refusing(req(m) as object, m);
   }
@@ -415,6 +477,56 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
     refuse(`crypto.${n}`);
     return orig.apply(this, a);
   });
+  const subtle = Object.getPrototypeOf(crypto.webcrypto.subtle) as object;
+  for (const n of Object.getOwnPropertyNames(subtle)) if (n !== 'constructor') patch(subtle, n, (orig) => function (this: unknown, ...a: unknown[]) {
+    refuse(`crypto.subtle.${n}`);
+    return orig.apply(this, a);
+  });
+  // Keys, primes and Diffie-Hellman groups are random too; a new vm context has its own clock.
+  refusing(crypto, 'crypto', (n) => !/^(generate|createDiffieHellman|createECDH|getDiffieHellman|DiffieHellman|ECDH)/.test(n));
+  refusing(req('vm') as object, 'vm');
+  for (const n of ['now', 'mark', 'measure', 'timerify', 'eventLoopUtilization', 'getEntries', 'getEntriesByName', 'getEntriesByType', 'toJSON']) patch(performance, n, (orig) => function (this: unknown, ...a: unknown[]) {
+    refuse(`performance.${n}`);
+    return orig.apply(this, a);
+  });
+  const watchedGetter = (obj: object, name: string, from: object = obj) => {
+    const d = Object.getOwnPropertyDescriptor(from, name);
+    if (!d?.configurable) return;
+    const own = Object.getOwnPropertyDescriptor(obj, name);
+    Object.defineProperty(obj, name, { configurable: true, enumerable: d.enumerable ?? false, get() {
+      refuse(`${name === 'timeOrigin' ? 'performance' : 'process'}.${name}`);
+      return d.get ? d.get.call(obj) : d.value;
+    } });
+    restore.push(() => {
+      if (own) Object.defineProperty(obj, name, own);
+      else delete (obj as Record<string, unknown>)[name];
+    });
+  };
+  watchedGetter(performance, 'timeOrigin', Object.getPrototypeOf(performance) as object);
+  watchedGetter(process, 'pid');
+  watchedGetter(process, 'ppid');
+  for (const n of ['uptime', 'cpuUsage', 'resourceUsage', 'memoryUsage', 'constrainedMemory', 'availableMemory']) patch(process, n, (orig) => function (this: unknown, ...a: unknown[]) {
+    refuse(`process.${n}`);
+    return orig.apply(this, a);
+  });
+  // Intl formats the present when given no date; `format` is a getter of a bound function.
+  const dtf = Intl.DateTimeFormat.prototype;
+  const fmt = Object.getOwnPropertyDescriptor(dtf, 'format');
+  if (fmt?.get && fmt.configurable) {
+    const get = fmt.get;
+    Object.defineProperty(dtf, 'format', { ...fmt, get(this: Intl.DateTimeFormat) {
+      const f = get.call(this) as (d?: unknown) => string;
+      return (d?: unknown) => {
+        if (d === undefined) refuse('Intl.DateTimeFormat#format of the present');
+        return f(d);
+      };
+    } });
+    restore.push(() => Object.defineProperty(dtf, 'format', fmt));
+  }
+  patch(dtf, 'formatToParts', (orig) => function (this: unknown, ...a: unknown[]) {
+    if (a[0] === undefined) refuse('Intl.DateTimeFormat#formatToParts of the present');
+    return orig.apply(this, a);
+  });
   for (const n of ['randomBytes', 'randomUUID', 'randomInt', 'randomFill', 'randomFillSync']) patch(crypto, n, (orig) => function (this: unknown, ...a: unknown[]) {
     refuse(`crypto.${n}`);
     return orig.apply(this, a);
@@ -427,13 +539,22 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
     refuse(`process.${n}`);
     return orig.apply(this, a);
   });
-  // Standard input is read through no fs call that could be made again.
+  // Standard input is read through no fs call that could be made again. Touching process.stdin
+  // is not reading it (the ES module facade of node:process reads every export): stop() looks at
+  // whether the stream was read or set flowing.
   const stdinDesc = Object.getOwnPropertyDescriptor(process, 'stdin');
+  let stdinTouched = false;
   if (stdinDesc?.get && stdinDesc.configurable) {
     const get = stdinDesc.get;
     Object.defineProperty(process, 'stdin', { ...stdinDesc, get() {
-      refuse('process.stdin');
-      return get.call(process);
+      if (on) stdinTouched = true;
+      // (Making the stream, a socket or a file stream, is not reading it.)
+      inside++;
+      try {
+        return get.call(process);
+      } finally {
+        inside--;
+      }
     } });
     restore.push(() => Object.defineProperty(process, 'stdin', stdinDesc));
   }
@@ -454,8 +575,11 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
     },
   });
   globalThis.Date = WatchedDate;
+  // (new (new Date(0).constructor)() is the present too.)
+  RealDate.prototype.constructor = WatchedDate;
   restore.push(() => {
     globalThis.Date = RealDate;
+    RealDate.prototype.constructor = RealDate;
   });
   const realFetch = globalThis.fetch;
   if (typeof realFetch === 'function') {
@@ -469,7 +593,7 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
   for (const n of OS_FACTS) patch(os, n, (orig) => function (this: unknown, ...a: unknown[]) {
     const r = orig.apply(this, a);
     if (a.length) refuse(`os.${n} with arguments`);
-    else note('os', n, JSON.stringify(r));
+    else note('os', n, osDigest(n, r));
     return r;
   });
   refusing(os, 'os', (n) => (OS_FACTS as readonly string[]).includes(n));
@@ -537,16 +661,22 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
   const cache = createRequire(import.meta.url).cache;
   const required = new Set<string>();
   const M = Module as unknown as { _load: (...a: unknown[]) => unknown; _resolveFilename: (...a: unknown[]) => string; isBuiltin: (s: string) => boolean };
-  patch(M, '_load', (orig) => function (this: unknown, ...a: unknown[]) {
-    const [request, parent, isMain] = a;
-    if (on && typeof request === 'string' && !M.isBuiltin(request)) {
-      try {
-        required.add(M._resolveFilename(request, parent, isMain));
-      } catch {
-        // the load below throws the same
-      }
+  patch(M, '_resolveFilename', (orig) => function (this: unknown, ...a: unknown[]) {
+    const [request, parent] = a as [unknown, { filename?: string; path?: string } | undefined];
+    const mine = on && inside === 0 && typeof request === 'string' && !M.isBuiltin(request);
+    const dir = parent?.filename ? path.dirname(parent.filename) : parent?.path ?? cwd;
+    const relative = mine && ['./', '../', '/'].some((p) => (request as string).startsWith(p));
+    if (relative) named.add(path.isAbsolute(request as string) ? (request as string) : `${dir}/${request as string}`);
+    else if (mine) packages.add(`${dir}\0${request as string}`);
+    let f: string;
+    try {
+      f = orig.apply(this, a) as string;
+    } catch (e) {
+      if (mine && !relative) failedBare ??= request as string;
+      throw e;
     }
-    return orig.apply(this, a);
+    if (mine) required.add(f);
+    return f;
   });
   // A CommonJS loader's own work (tsx reads, transforms and caches a file; its cache looks at the
   // clock) is not the module's: only the module's code, which _compile runs, is watched.
@@ -562,6 +692,7 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
   });
   const exts = (Module as unknown as { _extensions: Record<string, unknown> })._extensions;
   for (const ext of Object.keys(exts)) patch(exts, ext, (orig) => function (this: unknown, ...a: unknown[]) {
+    if (ext === '.node') refuse('a native addon');
     inside++;
     try {
       return orig.apply(this, a);
@@ -569,7 +700,12 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
       inside--;
     }
   });
+  // Named imports of built-ins see the patches (this reads every export once: not the module's doing).
+  inside++;
   syncBuiltinESMExports();
+  inside--;
+  const extraFiles = new Set<string>();
+  const extraProbes = new Set<string>();
   return {
     unwatched<T>(fn: () => T): T {
       inside++;
@@ -579,7 +715,16 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
         inside--;
       }
     },
+    hashed(files: string[], probed: string[]) {
+      for (const f of files) extraFiles.add(f);
+      for (const p of probed) extraProbes.add(p);
+    },
     async stop() {
+      const stdinRead = stdinTouched && (() => {
+        const si = process.stdin as NodeJS.ReadStream & { readableDidRead?: boolean };
+        return !!si.readableDidRead || si.readableFlowing !== null || si.listenerCount('data') > 0 || si.listenerCount('readable') > 0;
+      })();
+      if (stdinRead) refuse('a read of standard input');
       on = false;
       for (const r of restore.reverse()) r();
       syncBuiltinESMExports();
@@ -600,11 +745,13 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
       });
       port1.close();
       if (refused) return { refused };
+      if (processImport) return { refused: 'an import of node:process (its pid and ppid are read unseen)' };
+      if (failedBare !== undefined) return { refused: `an import of '${failedBare}' failed (where a package would appear is not watched)` };
       const files = new Set<string>();
       for (const u of resolved) {
         if (!u.startsWith('file:')) continue;
         const f = fileURLToPath(u);
-        if (!loaded.has(u) || before.has(f)) return { refused: `${f} was loaded before the evaluation` };
+        if (!loaded.has(u) || before.has(f)) return { refused: `${f} was resolved but not loaded while the module was evaluated (it was loaded before, or only resolved)` };
       }
       for (const u of loaded) if (u.startsWith('file:')) files.add(fileURLToPath(u));
       for (const f of required) {
@@ -612,24 +759,79 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
         files.add(f);
       }
       for (const f of Object.keys(cache)) if (!before.has(f)) files.add(f);
+      for (const f of extraFiles) files.add(f);
       files.add(path.join(root, 'node_modules', '.package-lock.json'));
-      const modules: Array<[string, string, string]> = [];
-      for (const f of [...files].sort()) {
-        const { sig, content } = moduleSig(f);
-        // Changed since just before the evaluation (or within a coarse timestamp's step of it):
-        // what was evaluated may not be what is on disk now.
-        try {
-          const st = real.statSync(f);
-          if (Math.max(st.mtimeMs, st.ctimeMs) >= started - settleMs) return { refused: `${f} changed while or just before the module was evaluated` };
-        } catch {
-          // absent (an optional .package-lock.json): recorded as such
+      // What decides how a module resolves and what it is: every package.json above a module
+      // ("type", "imports", "exports"), and every tsconfig.json above the working directory (tsx
+      // maps its "paths"); a tsconfig that extends one elsewhere is followed where it is relative.
+      const above = (dir: string, name: string): string[] => {
+        const out: string[] = [];
+        for (let d = dir; ; d = path.dirname(d)) {
+          out.push(path.join(d, name));
+          if (path.dirname(d) === d) return out;
         }
-        modules.push(['m', f, `${sig} ${content}`]);
+      };
+      const config = new Set<string>();
+      for (const f of files) for (const pj of above(path.dirname(f), 'package.json')) config.add(pj);
+      const tsconfigs = above(cwd, 'tsconfig.json');
+      for (let i = 0; i < tsconfigs.length && i < 64; i++) {
+        const t = tsconfigs[i]!;
+        config.add(t);
+        let text: string;
+        try {
+          text = real.readFileSync(t, 'utf8') as string;
+        } catch {
+          continue;
+        }
+        for (const m of text.matchAll(/"extends"\s*:\s*(\[[^\]]*\]|"[^"]*")/g)) {
+          for (const e of m[1]!.match(/"[^"]*"/g) ?? []) {
+            const spec = e.slice(1, -1);
+            if (!spec.startsWith('.') && !path.isAbsolute(spec)) return { refused: `${t} extends '${spec}', a package (not watched)` };
+            tsconfigs.push(path.resolve(path.dirname(t), spec));
+          }
+        }
       }
-      // Where the loader looked: each named path as it is, and each module's directory (a file
-      // added beside it could be the one a specifier now resolves to: helper.js beside helper.ts).
-      for (const p of [...named].sort()) modules.push(['p', p, observe('p', p)]);
-      for (const d of [...new Set([...files].map((f) => path.dirname(f)))].sort()) modules.push(['D', d, observe('D', d)]);
+      // (Listed below: the directories of modules and of the paths looked at, not of these.)
+      const listed = new Set([...files].map((f) => path.dirname(f)));
+      for (const c of config) files.add(c);
+      const modules: Array<[string, string, string]> = [];
+      // Changed since just before the evaluation (or within a coarse timestamp's step of it): what
+      // was evaluated may not be what is on disk now. Looked at without following a final link:
+      // a link pointed elsewhere during the evaluation is recent too.
+      const recent = (p: string): boolean => {
+        try {
+          const st = real.lstatSync(p);
+          return Math.max(st.mtimeMs, st.ctimeMs) >= started - settleMs;
+        } catch {
+          return false; // absent: recorded as such
+        }
+      };
+      for (const f of [...files].sort()) {
+        if (recent(f)) return { refused: `${f} changed while or just before the module was evaluated` };
+        modules.push(['m', f, `${moduleStat(f)} ${moduleContent(f)}`]);
+      }
+      // Where the loader looked: each named path as it is, and each module's directory and each
+      // named path's (a file added there could be the one a specifier now resolves to: lib.ts
+      // beside lib/index.ts); for each package, node_modules/<name> in the importer's directory
+      // and every one above it (a link repointed, a package installed nearer).
+      const looked = new Set([...named, ...extraProbes]);
+      const dirs = new Set([...listed, ...[...looked].map((f) => path.dirname(f))]);
+      for (const p of [...looked].sort()) {
+        if (recent(p)) return { refused: `${p} changed while or just before the module was evaluated` };
+        modules.push(['p', p, observe('p', p)]);
+      }
+      const lookups = new Set<string>();
+      for (const k of packages) {
+        const [dir, spec] = k.split('\0') as [string, string];
+        if (spec.startsWith('#')) continue; // package.json "imports": the package.json files above
+        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+        for (const nm of above(dir, 'node_modules')) lookups.add(path.join(nm, name));
+      }
+      for (const p of [...lookups].sort()) modules.push(['p', p, observe('p', p)]);
+      for (const d of [...dirs].sort()) {
+        if (recent(d)) return { refused: `${d} changed while or just before the module was evaluated` };
+        modules.push(['D', d, observe('D', d)]);
+      }
       const observed = once(seen);
       if (!observed) return { refused: 'a path or variable changed while the module was evaluated' };
       return { record: { v: RECORD_VERSION, invocation, runtime: runtime(), seen: [...modules, ...observed], output } };
