@@ -280,7 +280,7 @@ async function planBuild(opts: CliOptions, artifacts: ArtifactSettings): Promise
   }
   // The module runs (the build needs its targets): watched when no record stands, so that the
   // next build may skip it.
-  const recorder = recording && !standing ? startRecording(opts.root, invocation, recordEnv && /^\d+$/.test(recordEnv) ? Number(recordEnv) : SETTLE_MS) : undefined;
+  const recorder = recording && !standing ? await startRecording(opts.root, invocation, recordEnv && /^\d+$/.test(recordEnv) ? Number(recordEnv) : SETTLE_MS) : undefined;
   let imported: Awaited<ReturnType<typeof importTargets>>;
   let key: string | undefined;
   let made: Awaited<ReturnType<NonNullable<typeof recorder>['stop']>> | undefined;

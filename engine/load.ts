@@ -29,6 +29,9 @@ export async function loadTargets(root: string, file: string, opts: { fresh?: bo
   return validateImported(root, await importTargets(root, file, opts));
 }
 
+/** Targets modules this process has imported, and how often (Node's module cache is the process's too). */
+const imported = new Map<string, number>();
+
 /** Validates the specs and builds the graph (declaration errors: exit 2). */
 export function validateImported(root: string, imported: Imported): Loaded {
   const targets = validateSpecs(imported.specs, root);
@@ -62,7 +65,14 @@ export async function importTargets(root: string, file: string, opts: { fresh?: 
       const inner = mod.default as { default?: unknown; __esModule?: boolean } | undefined;
       if (inner && typeof inner === 'object' && !Array.isArray(inner) && 'default' in inner) mod = inner;
     } else {
-      mod = (await dynamicImport(url)) as { default?: unknown };
+      // Watched (engine/module-watch.ts) in a process that imported this module before (main()
+      // called again, as tests do): Node would hand back the evaluated module, whose loading the
+      // watch cannot see, and no record could be made. The entry is evaluated again under a new
+      // URL instead (what it imports is still cached, and a record then refused for it).
+      const n = imported.get(url);
+      imported.set(url, (n ?? 0) + 1);
+      const again = opts.watch && n !== undefined ? `${url}?hubmake-record=${n}` : url;
+      mod = (await dynamicImport(again)) as { default?: unknown };
     }
   } catch (e) {
     const err = e as Error;

@@ -13,14 +13,15 @@ import { errDigest, moduleContent, moduleStat, observe, osDigest, envAll, OS_FAC
 /** One recording at a time in a process (see startRecording). */
 let recording = false;
 
-// The loader hook, on tsx's loader thread: reports every module it resolves and loads, in order,
-// on its port, until told to stop; the answer to 'stop' comes after every report (one port keeps
-// its order), so the main thread has them all once it arrives.
+// The loader hook, on tsx's loader thread, registered once per process: between 'start' and 'stop'
+// it reports every module it resolves and loads, in order, on its port. It answers each word on
+// the same port: the answer to 'start' comes before any report of the window (the import starts
+// only once it has arrived), the answer to 'stop' after every one (one port keeps its order).
 const HOOK = `
-let port, on = true;
+let port, on = false;
 export function initialize(d) {
   port = d.port;
-  port.on('message', () => { on = false; port.postMessage({ done: true }); port.close(); });
+  port.on('message', (m) => { on = m === 'start'; port.postMessage({ ack: m }); });
   port.unref();
 }
 export async function resolve(s, ctx, next) {
@@ -52,6 +53,42 @@ export async function load(url, ctx, next) {
 }
 `;
 
+type Report = { resolved?: string; loaded?: string; named?: string; bare?: string; parent?: string; failed?: string; processImport?: boolean; ack?: string };
+
+/** The hook's port (null: it could not be registered), and who listens now. */
+let hook: { port: MessagePort; listener?: (m: Report) => void } | null | undefined;
+
+function loaderHook(): { port: MessagePort; listener?: (m: Report) => void } | undefined {
+  if (hook === undefined) {
+    try {
+      const { port1, port2 } = new MessageChannel();
+      register(`data:text/javascript,${encodeURIComponent(HOOK)}`, { data: { port: port2 }, transferList: [port2 as unknown as MessagePort] });
+      const h: { port: MessagePort; listener?: (m: Report) => void } = { port: port1 as unknown as MessagePort };
+      port1.on('message', (m: Report) => h.listener?.(m));
+      port1.unref();
+      hook = h;
+    } catch {
+      hook = null;
+    }
+  }
+  return hook ?? undefined;
+}
+
+/** Says a word to the hook; true once it answered (within 2 s: the timer also keeps the process alive meanwhile). */
+function tell(h: { port: MessagePort }, word: 'start' | 'stop', acks: Map<string, () => void>): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      acks.delete(word);
+      resolve(false);
+    }, 2000);
+    acks.set(word, () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+    h.port.postMessage(word);
+  });
+}
+
 /** A watch over one evaluation: start() before the import, stop() after the key. */
 export interface Recorder {
   /** Runs the engine's own work inside the watch (reading the module's sources for its hash) unwatched. */
@@ -69,7 +106,7 @@ export interface Recorder {
  * Starts watching. `root`: npm's node_modules/.package-lock.json there is recorded too. Everything
  * patched is put back by stop(), which must be called (finally) whatever the evaluation did.
  */
-export function startRecording(root: string, invocation: string, settleMs = SETTLE_MS): Recorder {
+export async function startRecording(root: string, invocation: string, settleMs = SETTLE_MS): Promise<Recorder> {
   // The watch patches the process: two at once (main() called twice in one process) would wrap
   // each other's patches and put them back out of order.
   if (recording) return { unwatched: (fn) => fn(), hashed: () => {}, stop: async () => ({ refused: 'another evaluation is being recorded in this process' }) };
@@ -77,7 +114,8 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
   const started = Date.now();
   let refused: string | undefined;
   // ES modules: the loader hook's reports (set up before anything is patched: it makes a channel).
-  const { port1, port2 } = new MessageChannel();
+  const h = loaderHook();
+  const acks = new Map<string, () => void>();
   const resolved = new Set<string>();
   const loaded = new Set<string>();
   const named = new Set<string>();
@@ -90,7 +128,12 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
   let failedBare: string | undefined;
   const fromFile = (u: string | undefined) => (u?.startsWith('file:') ? fileURLToPath(u) : undefined);
   let processImport = false;
-  port1.on('message', (m: { resolved?: string; loaded?: string; named?: string; bare?: string; parent?: string; failed?: string; processImport?: boolean }) => {
+  const listen = (m: Report) => {
+    if (m.ack) {
+      acks.get(m.ack)?.();
+      acks.delete(m.ack);
+      return;
+    }
     if (m.processImport) processImport = true;
     if (m.resolved) resolved.add(m.resolved);
     const n = fromFile(m.named);
@@ -102,11 +145,11 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
     if (to && m.bare && parent && !m.bare.startsWith('#')) packageTo.push([path.dirname(parent), m.bare, to]);
     if (m.failed !== undefined && m.bare) failedBare ??= m.bare;
     if (m.loaded) loaded.add(m.loaded);
-  });
-  try {
-    register(`data:text/javascript,${encodeURIComponent(HOOK)}`, { data: { port: port2 }, transferList: [port2 as unknown as MessagePort] });
-  } catch (e) {
-    refused = `no loader hook: ${(e as Error).message}`;
+  };
+  if (!h) refused = 'no loader hook';
+  else {
+    h.listener = listen;
+    if (!(await tell(h, 'start', acks))) refused = 'the loader hook did not answer';
   }
   const req = createRequire(import.meta.url);
   const seen: Array<[string, string, string]> = [];
@@ -513,29 +556,21 @@ export function startRecording(root: string, invocation: string, settleMs = SETT
       for (const r of restore.reverse()) r();
       syncBuiltinESMExports();
       recording = false;
-      // The hook's last word comes after all its reports.
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          refuse('the loader hook did not answer');
-          resolve();
-        }, 2000);
-        port1.on('message', (m: { done?: boolean }) => {
-          if (m.done) {
-            clearTimeout(t);
-            resolve();
-          }
-        });
-        port1.postMessage('stop');
-      });
-      port1.close();
+      // The hook's answer comes after all its reports.
+      if (h) {
+        if (!(await tell(h, 'stop', acks))) refused ??= 'the loader hook did not answer';
+        h.listener = undefined;
+      }
       if (refused) return { refused };
       if (processImport) return { refused: 'an import of node:process (its pid and ppid are read unseen)' };
       if (failedBare !== undefined) return { refused: `an import of '${failedBare}' failed (where a package would appear is not watched)` };
       const files = new Set<string>();
+      // By path: a module loaded under a query (evaluated again, engine/load.ts) is that file.
+      const loadedPaths = new Set([...loaded].filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u)));
       for (const u of resolved) {
         if (!u.startsWith('file:')) continue;
         const f = fileURLToPath(u);
-        if (!loaded.has(u) || before.has(f)) return { refused: `${f} was resolved but not loaded while the module was evaluated (it was loaded before, or only resolved)` };
+        if (!loadedPaths.has(f) || before.has(f)) return { refused: `${f} was resolved but not loaded while the module was evaluated (it was loaded before, or only resolved)` };
       }
       for (const u of loaded) if (u.startsWith('file:')) files.add(fileURLToPath(u));
       for (const f of required) {

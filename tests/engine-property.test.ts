@@ -100,6 +100,8 @@ for (const { seed, cache, glob, ahead } of RUNS) {
     const seen = { settled: 0, partial: 0, none: 0 };
     let builds = 0;
     const root = tempRoot('hubmake-prop-');
+    // As ES modules (the hub's kind): a module evaluated again in this process is loaded again.
+    if (!glob) fs.writeFileSync(path.join(root, 'package.json'), JSON.stringify({ type: 'module' }));
     const files = new Map<string, string>(g.sources.map((s) => [s, `${r.pick(words)} ${s}\n`]));
     setup(root, g, files);
     const oracle = new Oracle(g);

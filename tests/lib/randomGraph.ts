@@ -61,7 +61,9 @@ export function writeTargetsModule(root: string, delay = ''): void {
   fs.writeFileSync(path.join(root, 'targets/index.ts'), `import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { commandOf } from ${JSON.stringify(path.resolve(path.dirname(new URL(import.meta.url).pathname), 'randomGraph.ts'))};
+// Self-contained: a module the test process has loaded already would leave no module record.
+const GLOB = ${JSON.stringify(GLOB)};
+const commandOf = ${commandOf.toString()};
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 export default () => {
   const g = JSON.parse(fs.readFileSync(path.join(root, 'graph.json'), 'utf8'));
