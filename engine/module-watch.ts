@@ -565,12 +565,10 @@ export async function startRecording(root: string, invocation: string, settleMs 
       if (processImport) return { refused: 'an import of node:process (its pid and ppid are read unseen)' };
       if (failedBare !== undefined) return { refused: `an import of '${failedBare}' failed (where a package would appear is not watched)` };
       const files = new Set<string>();
-      // By path: a module loaded under a query (evaluated again, engine/load.ts) is that file.
-      const loadedPaths = new Set([...loaded].filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u)));
       for (const u of resolved) {
         if (!u.startsWith('file:')) continue;
         const f = fileURLToPath(u);
-        if (!loadedPaths.has(f) || before.has(f)) return { refused: `${f} was resolved but not loaded while the module was evaluated (it was loaded before, or only resolved)` };
+        if (!loaded.has(u) || before.has(f)) return { refused: `${f} was resolved but not loaded while the module was evaluated (it was loaded before, or only resolved)` };
       }
       for (const u of loaded) if (u.startsWith('file:')) files.add(fileURLToPath(u));
       for (const f of required) {
