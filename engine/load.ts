@@ -29,8 +29,8 @@ export async function loadTargets(root: string, file: string, opts: { fresh?: bo
   return validateImported(root, await importTargets(root, file, opts));
 }
 
-/** Targets modules this process has imported, and how often (Node's module cache is the process's too). */
-const imported = new Map<string, number>();
+/** Targets modules this process has imported: how often, and under which URL last (Node's module cache is the process's too). */
+const imported = new Map<string, { count: number; latest: string }>();
 
 /** Validates the specs and builds the graph (declaration errors: exit 2). */
 export function validateImported(root: string, imported: Imported): Loaded {
@@ -67,12 +67,14 @@ export async function importTargets(root: string, file: string, opts: { fresh?: 
     } else {
       // Watched (engine/module-watch.ts) in a process that imported this module before (main()
       // called again, as tests do): Node would hand back the evaluated module, whose loading the
-      // watch cannot see, and no record could be made. The entry is evaluated again under a new
-      // URL instead (what it imports is still cached, and a record then refused for it).
-      const n = imported.get(url);
-      imported.set(url, (n ?? 0) + 1);
-      const again = opts.watch && n !== undefined ? `${url}?hubmake-record=${n}` : url;
-      mod = (await dynamicImport(again)) as { default?: unknown };
+      // watch cannot see, and no record could be made. An ES module entry is evaluated again under
+      // a new URL instead (what it imports is still cached, and a record then refused for it; a
+      // CommonJS one comes from require.cache whatever the URL, and is refused too). An unwatched
+      // import takes the latest evaluation, the one a standing record was made from.
+      const seen = imported.get(url);
+      const at = opts.watch && seen !== undefined ? `${url}?hubmake-record=${seen.count}` : seen?.latest ?? url;
+      imported.set(url, { count: (seen?.count ?? 0) + 1, latest: at });
+      mod = (await dynamicImport(at)) as { default?: unknown };
     }
   } catch (e) {
     const err = e as Error;

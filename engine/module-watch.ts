@@ -128,12 +128,17 @@ export async function startRecording(root: string, invocation: string, settleMs 
   let failedBare: string | undefined;
   const fromFile = (u: string | undefined) => (u?.startsWith('file:') ? fileURLToPath(u) : undefined);
   let processImport = false;
+  // Reports count from this window's 'start' answer on: a late one of a window whose 'stop' was
+  // not answered in time comes before it.
+  let opened = false;
   const listen = (m: Report) => {
     if (m.ack) {
+      if (m.ack === 'start') opened = true;
       acks.get(m.ack)?.();
       acks.delete(m.ack);
       return;
     }
+    if (!opened) return;
     if (m.processImport) processImport = true;
     if (m.resolved) resolved.add(m.resolved);
     const n = fromFile(m.named);
@@ -555,12 +560,12 @@ export async function startRecording(root: string, invocation: string, settleMs 
       on = false;
       for (const r of restore.reverse()) r();
       syncBuiltinESMExports();
-      recording = false;
-      // The hook's answer comes after all its reports.
+      // The hook's answer comes after all its reports. (The next recording may begin once it is in.)
       if (h) {
         if (!(await tell(h, 'stop', acks))) refused ??= 'the loader hook did not answer';
-        h.listener = undefined;
+        if (h.listener === listen) h.listener = undefined;
       }
+      recording = false;
       if (refused) return { refused };
       if (processImport) return { refused: 'an import of node:process (its pid and ppid are read unseen)' };
       if (failedBare !== undefined) return { refused: `an import of '${failedBare}' failed (where a package would appear is not watched)` };
