@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { BUILD_TS, cli as runCli, parseEvents, read, started, tempRoot, write, type CliResult } from './lib/cli.ts';
 import { readStamp } from '../engine/stamp.ts';
+import { main } from '../engine/cli.ts';
 
 // Module files count once they are older than this (ms; the default is 2,000, tested below).
 const ENV = { HUBMAKE_MODULE_RECORD: '0' };
@@ -426,6 +427,42 @@ test('a damaged record in the stamp is no record', () => {
     assert.is(r.code, 0, r.stderr);
     assert.ok(!skipped(r), moduleNote(r));
     assert.equal(started(r), []);
+  }
+});
+
+// In one process (main() called again, as tests and the property test do): a build that needs the
+// targets while a record stands takes the evaluation that record was made from, not Node's first.
+test('in one process, a build after a new record uses the latest evaluation', async () => {
+  const root = project();
+  write(root, 'targets/index.ts', `import fs from 'node:fs';\nconst cfg = JSON.parse(fs.readFileSync(${JSON.stringify(root)} + '/cfg.json', 'utf8'));\nexport default [{ outputs: ['out.txt'], run: 'echo ' + cfg.word + ' > out.txt' }];\n`);
+  const old = Date.now() / 1000 - 60;
+  for (const f of ['targets/index.ts', 'cfg.json']) fs.utimesSync(path.join(root, f), old, old);
+  const saved = process.env.HUBMAKE_MODULE_RECORD;
+  process.env.HUBMAKE_MODULE_RECORD = '0';
+  const build = async (): Promise<string> => {
+    let out = '';
+    const w = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((c: string) => ((out += c), true)) as typeof process.stdout.write;
+    try {
+      assert.is(await main(['-C', root, '--json']), 0);
+    } finally {
+      process.stdout.write = w;
+    }
+    return String(parseEvents(out).find((e) => e.type === 'build-start')?.module);
+  };
+  try {
+    assert.is(await build(), 'run and recorded');
+    assert.is(read(root, 'out.txt'), 'one\n');
+    write(root, 'cfg.json', JSON.stringify({ word: 'two' }));
+    assert.is(await build(), 'run and recorded');
+    assert.is(read(root, 'out.txt'), 'two\n');
+    fs.rmSync(path.join(root, 'out.txt'));
+    assert.is(await build(), 'run for its targets; its record stands');
+    assert.is(read(root, 'out.txt'), 'two\n');
+    assert.match(await build(), /^skipped/);
+  } finally {
+    if (saved === undefined) delete process.env.HUBMAKE_MODULE_RECORD;
+    else process.env.HUBMAKE_MODULE_RECORD = saved;
   }
 });
 
