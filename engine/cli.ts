@@ -8,7 +8,7 @@ import { DeclarationError, formatDiagnostic } from './errors.ts';
 import type { BuildEvent } from './events.ts';
 import { resolveGoals } from './graph.ts';
 import { importTargets, validateImported, type Loaded } from './load.ts';
-import { addModuleRecord, checkStamp, readStamp, stampKey, type SettledAnswer, type StampCheck, type StampFile } from './stamp.ts';
+import { addModuleRecords, checkStamp, readStamp, stampKey, type SettledAnswer, type StampCheck, type StampFile } from './stamp.ts';
 import { Lock } from './lock.ts';
 import { checkRecord, replayOutput, SETTLE_MS, standingRecord, withRecord, type ModuleRecord } from './module-record.ts';
 import { startRecording } from './module-watch.ts';
@@ -325,7 +325,7 @@ async function planBuild(opts: CliOptions, artifacts: ArtifactSettings): Promise
 function keepRecords(stateDir: string, stamp: StampFile, check: StampCheck, records: ModuleRecord[]): boolean {
   const lock = new Lock(stateDir);
   try {
-    return lock.tryAcquire() && addModuleRecord(stateDir, stamp, check, records);
+    return lock.tryAcquire() && addModuleRecords(stateDir, stamp, check, records);
   } catch {
     return false; // a read-only state directory: the next build runs the module again
   } finally {

@@ -110,6 +110,15 @@ export class Disk {
  * The one atomic write of the engine (outputs of actions, the state log, the stat cache, cache
  * entries and manifests): a temp file in the same directory, then a rename.
  */
+/**
+ * A stat's signature, `dev:ino:size:mtimeNs:ctimeNs`: any rewrite (rename) or append changes it.
+ * The stamp's own and the state log's (engine/stamp.ts, whose probe compares it with its fstat),
+ * and a module file's (engine/module-record.ts).
+ */
+export function statSig(st: fs.BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
 export function writeFileAtomic(abs: string, data: string | Uint8Array): void {
   const tmp = `${abs}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   try {

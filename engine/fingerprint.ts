@@ -85,6 +85,6 @@ export function digestOf(parts: FingerprintParts): string {
   return h.digest('hex');
 }
 
-export function sha256(s: string): string {
+export function sha256(s: string | Uint8Array): string {
   return crypto.createHash('sha256').update(s).digest('hex');
 }

@@ -36,25 +36,14 @@ export class Lock {
   /** Waits until the lock is ours; onWait is told once who holds it. */
   async acquire(onWait: (holder: LockHolder) => void, signal?: AbortSignal): Promise<void> {
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    const me: LockHolder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
-    const boot = procStart(process.pid);
-    if (boot) me.boot = boot;
+    const me = this.holder();
     let told = false;
     for (;;) {
-      // The lock appears with its holder already written (temp file + link, which fails if the
-      // lock exists): a lock opened but not yet written would look abandoned to a second build
-      // starting at the same moment, and both would build.
-      const tmp = `${this.file}.new-${process.pid}`;
       try {
-        fs.writeFileSync(tmp, JSON.stringify(me));
-        fs.linkSync(tmp, this.file);
-        this.held = true;
-        return;
+        if (this.link(me)) return;
       } catch (e) {
         // A full disk or a read-only .hubmake/: say which file, not just the errno.
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot write the build lock ${this.file}: ${(e as Error).message}`);
-      } finally {
-        fs.rmSync(tmp, { force: true });
+        throw new Error(`cannot write the build lock ${this.file}: ${(e as Error).message}`);
       }
       const text = readOr(this.file);
       let holder: LockHolder | undefined;
@@ -88,20 +77,39 @@ export class Lock {
 
   /** One try, without waiting or taking over an abandoned lock: true when it is now ours. */
   tryAcquire(): boolean {
+    try {
+      return this.link(this.holder());
+    } catch {
+      return false; // no state directory to write in
+    }
+  }
+
+  private holder(): LockHolder {
     const me: LockHolder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
     const boot = procStart(process.pid);
     if (boot) me.boot = boot;
+    return me;
+  }
+
+  /**
+   * The lock appears with its holder already written (temp file + link, which fails if the lock
+   * exists): a lock opened but not yet written would look abandoned to a second build starting
+   * at the same moment, and both would build. False when another holds it; throws on any other
+   * error.
+   */
+  private link(me: LockHolder): boolean {
     const tmp = `${this.file}.new-${process.pid}`;
     try {
       fs.writeFileSync(tmp, JSON.stringify(me));
       fs.linkSync(tmp, this.file);
       this.held = true;
-    } catch {
-      // held by another build, or no state directory to write in
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw e;
     } finally {
       fs.rmSync(tmp, { force: true });
     }
-    return this.held;
   }
 
   release(): void {

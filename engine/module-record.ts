@@ -12,7 +12,8 @@
 //   node:fs calls, by a digest of what the call returned (or the error it threw);
 // - every environment variable read (an enumeration of the environment takes in all of them);
 //   process.argv and the working directory when it looks at them; what os.* answered;
-// - the runtime (Node's version, platform, arch, its flags).
+// - the runtime (Node's version and flags, the variables it reads at start-up, the time zone and
+//   locale, the terminals, the user).
 // Whatever it does that cannot be replayed by looking again refuses the record, and every build
 // then runs the module as before: asynchronous or writing fs calls, child processes, workers,
 // sockets, fetch, the clock, randomness, changing the environment, and any use of a module that
@@ -24,11 +25,11 @@
 // stated in the README (*The module record*): a file under node_modules that a package loaded
 // before the evaluation reads (npm's node_modules/.package-lock.json stands in for installs), a
 // network file system's clock more than SETTLE_MS behind, and code written to deceive it.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import tty from 'node:tty';
-import path from 'node:path';
+import { statSig } from './disk.ts';
+import { sha256 } from './fingerprint.ts';
 
 export const RECORD_VERSION = 1;
 /**
@@ -62,8 +63,6 @@ export const real = {
   accessSync: fs.accessSync,
   readlinkSync: fs.readlinkSync,
 };
-
-export const sha = (b: string | Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
 
 export function runtime(): string {
   // The time zone and locale too, where they come from (asking Intl costs ~11 ms of ICU start):
@@ -101,14 +100,13 @@ export function statDigest(st: fs.Stats | undefined): string {
 }
 
 export function direntsDigest(list: Array<string | fs.Dirent>): string {
-  return sha(list.map((d) => (typeof d === 'string' ? d : `${d.name}\0${d.isFile() ? 'f' : d.isDirectory() ? 'd' : d.isSymbolicLink() ? 'l' : 'o'}`)).join('\0'));
+  return sha256(list.map((d) => (typeof d === 'string' ? d : `${d.name}\0${d.isFile() ? 'f' : d.isDirectory() ? 'd' : d.isSymbolicLink() ? 'l' : 'o'}`)).join('\0'));
 }
 
 /** A module file's stat signature. */
 export function moduleStat(p: string): string {
   try {
-    const st = real.statSync(p, { bigint: true });
-    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    return statSig(real.statSync(p, { bigint: true }));
   } catch (e) {
     return errDigest(e);
   }
@@ -117,7 +115,7 @@ export function moduleStat(p: string): string {
 /** A module file's content's sha256 (read only when its stat moved: a touch alone does not refuse). */
 export function moduleContent(p: string): string {
   try {
-    return sha(real.readFileSync(p));
+    return sha256(real.readFileSync(p));
   } catch (e) {
     return errDigest(e);
   }
@@ -133,7 +131,7 @@ export const OS_FACTS = ['arch', 'availableParallelism', 'cpus', 'endianness', '
 export function observe(kind: string, p: string): string {
   try {
     switch (kind) {
-      case 'r': return sha(real.readFileSync(p));
+      case 'r': return sha256(real.readFileSync(p));
       case 'e': return String(real.existsSync(p));
       case 's': return statDigest(real.statSync(p, { throwIfNoEntry: false }));
       case 'l': return statDigest(real.lstatSync(p, { throwIfNoEntry: false }));
@@ -164,14 +162,14 @@ export function osDigest(name: string, r: unknown): string {
 }
 
 export function envAll(env: NodeJS.ProcessEnv = process.env): string {
-  return sha(Object.keys(env).sort().map((k) => `${k}=${env[k]}`).join('\0'));
+  return sha256(Object.keys(env).sort().map((k) => `${k}=${env[k]}`).join('\0'));
 }
 
 /** Whether the world still looks as the record says. Reads and stats only; false on any doubt. */
-export function checkRecord(r: unknown, invocation: string): r is ModuleRecord {
+export function checkRecord(r: unknown, invocation: string, rt = runtime()): r is ModuleRecord {
   try {
     const rec = r as ModuleRecord;
-    if (!rec || rec.v !== RECORD_VERSION || rec.invocation !== invocation || rec.runtime !== runtime() || !Array.isArray(rec.seen) || !Array.isArray(rec.output)) return false;
+    if (!rec || rec.v !== RECORD_VERSION || rec.invocation !== invocation || rec.runtime !== rt || !Array.isArray(rec.seen) || !Array.isArray(rec.output)) return false;
     for (const [kind, p, want] of rec.seen) {
       if (typeof p !== 'string' || typeof want !== 'string') return false;
       if (kind === 'm') {
@@ -195,7 +193,7 @@ export function checkRecord(r: unknown, invocation: string): r is ModuleRecord {
 export function standingRecord(list: unknown, invocation: string): ModuleRecord | undefined {
   if (!Array.isArray(list)) return undefined;
   const rt = runtime();
-  for (const r of list) if ((r as ModuleRecord)?.runtime === rt && checkRecord(r, invocation)) return r;
+  for (const r of list) if ((r as ModuleRecord)?.runtime === rt && checkRecord(r, invocation, rt)) return r;
   return undefined;
 }
 

@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { errDigest, moduleContent, moduleStat, observe, osDigest, envAll, OS_FACTS, real, RECORD_VERSION, runtime, SETTLE_MS, statDigest, statErrDigest, direntsDigest, sha, type ModuleRecord } from './module-record.ts';
+import { sha256 } from './fingerprint.ts';
+import { errDigest, moduleContent, moduleStat, observe, osDigest, envAll, OS_FACTS, real, RECORD_VERSION, runtime, SETTLE_MS, statDigest, statErrDigest, direntsDigest, type ModuleRecord } from './module-record.ts';
 
 /** One recording at a time in a process (see startRecording). */
 let recording = false;
@@ -55,15 +56,21 @@ export async function load(url, ctx, next) {
 
 type Report = { resolved?: string; loaded?: string; named?: string; bare?: string; parent?: string; failed?: string; processImport?: boolean; ack?: string };
 
-/** The hook's port (null: it could not be registered), and who listens now. */
-let hook: { port: MessagePort; listener?: (m: Report) => void } | null | undefined;
+/** The hook's port, and who listens now. */
+interface Hook {
+  port: MessagePort;
+  listener?: (m: Report) => void;
+}
 
-function loaderHook(): { port: MessagePort; listener?: (m: Report) => void } | undefined {
+/** null: it could not be registered. */
+let hook: Hook | null | undefined;
+
+function loaderHook(): Hook | undefined {
   if (hook === undefined) {
     try {
       const { port1, port2 } = new MessageChannel();
       register(`data:text/javascript,${encodeURIComponent(HOOK)}`, { data: { port: port2 }, transferList: [port2 as unknown as MessagePort] });
-      const h: { port: MessagePort; listener?: (m: Report) => void } = { port: port1 as unknown as MessagePort };
+      const h: Hook = { port: port1 as unknown as MessagePort };
       port1.on('message', (m: Report) => h.listener?.(m));
       port1.unref();
       hook = h;
@@ -75,7 +82,7 @@ function loaderHook(): { port: MessagePort; listener?: (m: Report) => void } | u
 }
 
 /** Says a word to the hook; true once it answered (within 2 s: the timer also keeps the process alive meanwhile). */
-function tell(h: { port: MessagePort }, word: 'start' | 'stop', acks: Map<string, () => void>): Promise<boolean> {
+function tell(h: Hook, word: 'start' | 'stop', acks: Map<string, () => void>): Promise<boolean> {
   return new Promise((resolve) => {
     const t = setTimeout(() => {
       acks.delete(word);
@@ -119,8 +126,6 @@ export async function startRecording(root: string, invocation: string, settleMs 
   const resolved = new Set<string>();
   const loaded = new Set<string>();
   const named = new Set<string>();
-  // Packages by name and the directory of their importer, each looked up in node_modules there and above.
-  const packages = new Set<string>();
   // What each named path and each package specifier resolved to, to be found again where they lead
   // at the end (a link in the middle of the path repointed meanwhile leads elsewhere).
   const namedTo: Array<[string, string]> = [];
@@ -144,7 +149,6 @@ export async function startRecording(root: string, invocation: string, settleMs 
     const n = fromFile(m.named);
     if (n) named.add(n);
     const parent = fromFile(m.parent);
-    if (m.bare && parent) packages.add(`${path.dirname(parent)}\0${m.bare}`);
     const to = fromFile(m.resolved);
     if (to && n) namedTo.push([n, to]);
     if (to && m.bare && parent && !m.bare.startsWith('#')) packageTo.push([path.dirname(parent), m.bare, to]);
@@ -174,7 +178,6 @@ export async function startRecording(root: string, invocation: string, settleMs 
     if (on && inside === 0) seen.push([kind, p, digest]);
   };
   const restore: Array<() => void> = [];
-  const unpatched: string[] = [];
   const patch = <T extends object>(obj: T, name: string, wrap: (orig: (...a: unknown[]) => unknown) => (...a: unknown[]) => unknown) => {
     const o = obj as Record<string, unknown>;
     const d = Object.getOwnPropertyDescriptor(o, name);
@@ -185,11 +188,8 @@ export async function startRecording(root: string, invocation: string, settleMs 
     // Keep what callers look up on the function (realpathSync.native, promisify.custom).
     // (A Proxy has them already through its target.)
     for (const k of Reflect.ownKeys(orig)) if (!(k in w)) (w as unknown as Record<PropertyKey, unknown>)[k] = (orig as unknown as Record<PropertyKey, unknown>)[k];
-    if (d && !d.configurable && !d.writable) {
-      // Cannot be replaced (none of the calls watched are such): what it does goes unseen.
-      unpatched.push(name);
-      return;
-    }
+    // Cannot be replaced (none of the calls watched are such).
+    if (d && !d.configurable && !d.writable) return;
     Object.defineProperty(o, name, { configurable: true, enumerable: d?.enumerable ?? true, writable: true, value: w });
     restore.push(() => {
       // Replaced meanwhile (a package the module loaded wrapped it): theirs stays, over ours,
@@ -238,11 +238,11 @@ export async function startRecording(root: string, invocation: string, settleMs 
     const value = orig.apply(fs, a);
     return { value, digest: digest(value) };
   };
-  const tracked = (name: string, kindOf: (a: unknown[]) => string | undefined, run: Run, on: object = fs) =>
-    patch(on, name, (orig) => function (...a: unknown[]) {
+  const tracked = (name: string, kindOf: (a: unknown[]) => string | undefined, run: Run, target: object = fs) =>
+    patch(target, name, (orig) => function (...a: unknown[]) {
+      if (inside > 0) return orig.apply(fs, a);
       const p = pathOf(a[0]);
       const kind = p === undefined ? undefined : kindOf(a);
-      if (inside > 0) return orig.apply(fs, a);
       if (kind === undefined || p === undefined) {
         refuse(`fs.${name} of ${typeof a[0] === 'number' ? 'a descriptor' : 'an unusual path or option'}`);
         return orig.apply(fs, a);
@@ -277,7 +277,7 @@ export async function startRecording(root: string, invocation: string, settleMs 
     if (st && !st.isFile()) refuseNow(`fs.readFileSync of ${String(a[0])}, not a regular file`);
     const bytes = orig.call(fs, a[0]) as Buffer;
     const enc = encodingOf(a[1]) as BufferEncoding | undefined;
-    return { value: enc ? bytes.toString(enc) : bytes, digest: sha(bytes) };
+    return { value: enc ? bytes.toString(enc) : bytes, digest: sha256(bytes) };
   });
   tracked('existsSync', () => 'e', plain((r) => String(r)));
   const statKind = (k: string) => (a: unknown[]) => {
@@ -324,12 +324,12 @@ export async function startRecording(root: string, invocation: string, settleMs 
   refusing(crypto, 'crypto', (n) => !/^(generate|createDiffieHellman|createECDH|getDiffieHellman|DiffieHellman|ECDH)/.test(n));
   refusing(req('vm') as object, 'vm');
   for (const n of ['now', 'mark', 'measure', 'timerify', 'eventLoopUtilization', 'getEntries', 'getEntriesByName', 'getEntriesByType', 'toJSON']) refuseCall(performance, n, `performance.${n}`);
-  const watchedGetter = (obj: object, name: string, from: object = obj) => {
+  const watchedGetter = (obj: object, label: string, name: string, from: object = obj) => {
     const d = Object.getOwnPropertyDescriptor(from, name);
     if (!d?.configurable) return;
     const own = Object.getOwnPropertyDescriptor(obj, name);
     Object.defineProperty(obj, name, { configurable: true, enumerable: d.enumerable ?? false, get() {
-      refuse(`${obj === performance ? 'performance' : 'process'}.${name}`);
+      refuse(`${label}.${name}`);
       return d.get ? d.get.call(obj) : d.value;
     } });
     restore.push(() => {
@@ -337,10 +337,8 @@ export async function startRecording(root: string, invocation: string, settleMs 
       else delete (obj as Record<string, unknown>)[name];
     });
   };
-  watchedGetter(performance, 'timeOrigin', Object.getPrototypeOf(performance) as object);
-  watchedGetter(performance, 'nodeTiming', Object.getPrototypeOf(performance) as object);
-  watchedGetter(process, 'pid');
-  watchedGetter(process, 'ppid');
+  for (const n of ['timeOrigin', 'nodeTiming']) watchedGetter(performance, 'performance', n, Object.getPrototypeOf(performance) as object);
+  for (const n of ['pid', 'ppid']) watchedGetter(process, 'process', n);
   for (const n of ['uptime', 'cpuUsage', 'resourceUsage', 'memoryUsage', 'constrainedMemory', 'availableMemory', 'umask']) refuseCall(process, n, `process.${n}`);
   // Intl formats the present when given no date; `format` is a getter of a bound function.
   const dtf = Intl.DateTimeFormat.prototype;
@@ -415,8 +413,6 @@ export async function startRecording(root: string, invocation: string, settleMs 
       globalThis.fetch = realFetch;
     });
   }
-  const realPerfNow = performance.now.bind(performance);
-  patch(performance, 'now', () => () => (refuse('performance.now'), realPerfNow()));
   for (const n of OS_FACTS) patch(os, n, (orig) => function (this: unknown, ...a: unknown[]) {
     const r = orig.apply(this, a);
     if (a.length) refuse(`os.${n} with arguments`);
@@ -424,54 +420,48 @@ export async function startRecording(root: string, invocation: string, settleMs 
     return r;
   });
   refusing(os, 'os', (n) => (OS_FACTS as readonly string[]).includes(n));
-  // The environment and the command line, through proxies that note what is looked at.
+  // The environment and the command line, through proxies that note what is looked at and refuse
+  // a change.
+  const watched = <T extends object>(target: T, label: string, read: (t: T, k: string | symbol) => void, readAll: (t: T) => void): T =>
+    new Proxy(target, {
+      get(t, k) {
+        read(t, k);
+        return Reflect.get(t, k);
+      },
+      has(t, k) {
+        read(t, k);
+        return Reflect.has(t, k);
+      },
+      getOwnPropertyDescriptor(t, k) {
+        read(t, k);
+        return Reflect.getOwnPropertyDescriptor(t, k);
+      },
+      ownKeys(t) {
+        readAll(t);
+        return Reflect.ownKeys(t);
+      },
+      set(t, k, v) {
+        refuse(`a change to ${label}`);
+        return Reflect.set(t, k, v);
+      },
+      deleteProperty(t, k) {
+        refuse(`a change to ${label}`);
+        return Reflect.deleteProperty(t, k);
+      },
+      defineProperty(t, k, d) {
+        refuse(`a change to ${label}`);
+        return Reflect.defineProperty(t, k, d);
+      },
+    });
   const realEnv = process.env;
-  process.env = new Proxy(realEnv, {
-    get(t, k) {
-      const v = Reflect.get(t, k);
-      if (typeof k === 'string') note('env', k, v ?? '\0unset');
-      return v;
-    },
-    has(t, k) {
-      if (typeof k === 'string') note('env', k, t[k] ?? '\0unset');
-      return Reflect.has(t, k);
-    },
-    getOwnPropertyDescriptor(t, k) {
-      if (typeof k === 'string') note('env', k, t[k] ?? '\0unset');
-      return Reflect.getOwnPropertyDescriptor(t, k);
-    },
-    ownKeys(t) {
-      note('envall', '', envAll(t));
-      return Reflect.ownKeys(t);
-    },
-    set(t, k, v) {
-      refuse('a change to process.env');
-      return Reflect.set(t, k, v);
-    },
-    deleteProperty(t, k) {
-      refuse('a change to process.env');
-      return Reflect.deleteProperty(t, k);
-    },
-    defineProperty(t, k, d) {
-      refuse('a change to process.env');
-      return Reflect.defineProperty(t, k, d);
-    },
-  });
+  process.env = watched(realEnv, 'process.env', (t, k) => {
+    if (typeof k === 'string') note('env', k, t[k] ?? '\0unset');
+  }, (t) => note('envall', '', envAll(t)));
+  const realArgv = process.argv;
+  const argvRead = (t: string[]) => note('argv', '', JSON.stringify(t.slice(2)));
+  process.argv = watched(realArgv, 'process.argv', argvRead, argvRead);
   restore.push(() => {
     process.env = realEnv;
-  });
-  const realArgv = process.argv;
-  process.argv = new Proxy(realArgv, {
-    get(t, k) {
-      note('argv', '', JSON.stringify(t.slice(2)));
-      return Reflect.get(t, k);
-    },
-    set(t, k, v) {
-      refuse('a change to process.argv');
-      return Reflect.set(t, k, v);
-    },
-  });
-  restore.push(() => {
     process.argv = realArgv;
   });
   // What it writes is kept for the builds that skip it.
@@ -484,10 +474,10 @@ export async function startRecording(root: string, invocation: string, settleMs 
     });
   }
   // CommonJS: every require resolved; one that hands out a module loaded before the watch refuses.
-  const before = new Set(Object.keys(createRequire(import.meta.url).cache));
-  const cache = createRequire(import.meta.url).cache;
+  const cache = req.cache;
+  const before = new Set(Object.keys(cache));
   const required = new Set<string>();
-  const M = Module as unknown as { _load: (...a: unknown[]) => unknown; _resolveFilename: (...a: unknown[]) => string; isBuiltin: (s: string) => boolean };
+  const M = Module as unknown as { _resolveFilename: (...a: unknown[]) => string; isBuiltin: (s: string) => boolean };
   patch(M, '_resolveFilename', (orig) => function (this: unknown, ...a: unknown[]) {
     const [request, parent] = a as [unknown, { filename?: string; path?: string } | undefined];
     const mine = on && inside === 0 && typeof request === 'string' && !M.isBuiltin(request);
@@ -495,7 +485,6 @@ export async function startRecording(root: string, invocation: string, settleMs 
     const relative = mine && (request === '.' || request === '..' || ['./', '../', '/'].some((p) => (request as string).startsWith(p)));
     const n = relative ? (path.isAbsolute(request as string) ? (request as string) : `${dir}/${request as string}`) : undefined;
     if (n) named.add(n);
-    else if (mine) packages.add(`${dir}\0${request as string}`);
     let f: string;
     try {
       f = orig.apply(this, a) as string;
@@ -644,13 +633,9 @@ export async function startRecording(root: string, invocation: string, settleMs 
         if (recent(p)) return { refused: `${p} changed while or just before the module was evaluated` };
         modules.push(['p', p, observe('p', p)]);
       }
+      // (A "#" specifier is package.json "imports": the package.json files above hold it.)
       const lookups = new Set<string>();
-      for (const k of packages) {
-        const [dir, spec] = k.split('\0') as [string, string];
-        if (spec.startsWith('#')) continue; // package.json "imports": the package.json files above
-        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
-        for (const nm of above(dir, 'node_modules')) lookups.add(path.join(nm, name));
-      }
+      for (const [dir, spec] of packageTo) for (const nm of above(dir, 'node_modules')) lookups.add(path.join(nm, packageName(spec)));
       for (const p of [...lookups].sort()) modules.push(['p', p, observe('p', p)]);
       // Each specifier must still lead where it led. A relative one: the file its path names now
       // is the one loaded, or (an extension or index the loader added) lies in the directory the
@@ -670,9 +655,9 @@ export async function startRecording(root: string, invocation: string, settleMs 
         if (!ok) return { refused: `${n} no longer leads to ${to} (a link on its path changed while the module was evaluated)` };
       }
       for (const [dir, spec, to] of packageTo) {
-        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
-        const first = above(dir, 'node_modules').map((nm) => path.join(nm, name)).find((p) => realOr(p) !== undefined);
-        if (!within(first && realOr(first), to)) return { refused: `'${spec}' led to ${to}, outside node_modules/${name} (a path mapping, or a link changed while the module was evaluated)` };
+        const name = packageName(spec);
+        const first = above(dir, 'node_modules').map((nm) => realOr(path.join(nm, name))).find((p) => p !== undefined);
+        if (!within(first, to)) return { refused: `'${spec}' led to ${to}, outside node_modules/${name} (a path mapping, or a link changed while the module was evaluated)` };
       }
       for (const d of [...dirs].sort()) {
         if (recent(d)) return { refused: `${d} changed while or just before the module was evaluated` };
@@ -683,6 +668,11 @@ export async function startRecording(root: string, invocation: string, settleMs 
       return { record: { v: RECORD_VERSION, invocation, runtime: runtime(), seen: [...modules, ...observed], output } };
     },
   };
+}
+
+/** The package a bare specifier names: `a` of `a/b`, `@s/a` of `@s/a/b`. */
+function packageName(spec: string): string {
+  return spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/');
 }
 
 /** Each (kind, path) once; undefined when one was seen two ways (it changed during the evaluation). */

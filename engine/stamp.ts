@@ -28,10 +28,10 @@
 // inspects (outputs, logs, their directories) are unchanged. The check reads and stats; it writes
 // nothing, so it needs no lock: a build in progress removed the stamp before changing anything.
 // When what a decision reads changes, VERSION must change with it.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic, type Disk, type FileStat } from './disk.ts';
+import { statSig, writeFileAtomic, type Disk, type FileStat } from './disk.ts';
+import { sha256 } from './fingerprint.ts';
 import { goalTargets, type Graph } from './graph.ts';
 import { hashFileBytes, MISSING, racy, sameList, type Hasher } from './hash.ts';
 import { isGlob } from './spec.ts';
@@ -318,10 +318,6 @@ function fileSig(stateDir: string, name: string): string {
   return st ? statSig(st) : 'absent';
 }
 
-/** The signature of a stat, as fileSig gives it and the probe compares it with its own fstat. */
-function statSig(st: fs.BigIntStats): string {
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-}
 
 const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((e) => typeof e === 'string');
 
@@ -539,7 +535,7 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
  * and the log are still the ones checked: otherwise a build has been (or is) at work, and the
  * stamp it leaves is its own. False when nothing was written.
  */
-export function addModuleRecord(stateDir: string, stamp: StampFile, check: StampCheck, modules: ModuleRecord[]): boolean {
+export function addModuleRecords(stateDir: string, stamp: StampFile, check: StampCheck, modules: ModuleRecord[]): boolean {
   if (!stampUnchanged(stateDir, check)) return false;
   const head = `${JSON.stringify({ ...stamp.head, modules })}\n`;
   writeFileAtomic(stamp.file, Buffer.concat([Buffer.from(head), stamp.bytes.subarray(stamp.at)]));
@@ -644,6 +640,3 @@ export function removeStamp(stateDir: string): void {
   }
 }
 
-function sha256(s: string): string {
-  return crypto.createHash('sha256').update(s).digest('hex');
-}
