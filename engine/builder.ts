@@ -50,10 +50,17 @@ export interface BuildOptions {
    * without a fingerprint.
    */
   knownFresh?: Set<string>;
+  /**
+   * A narrowed build (engine/narrow.ts): the goals' targets outside the graph, all fresh by the
+   * stamp's word. Reported as decided, so that a build reads the same whether narrowed or not.
+   */
+  outside?: { fresh: string[]; targets: number };
   /** The stamp's paths the native probe confirmed, for the build-start event. */
   probed?: number;
   /** What became of the targets module, for the build-start event. */
   module?: string;
+  /** Whether the build was narrowed, and why not, for the build-start event. */
+  narrowed?: string;
 }
 
 export interface BuildResult {
@@ -116,12 +123,15 @@ class Builder {
   run(): Promise<BuildResult> {
     let runnable = 0;
     for (const n of this.o.closure) if (!this.o.graph.byName.get(n)!.alias) runnable++;
-    const start: BuildEvent = { type: 'build-start', buildId: this.o.buildId, goals: this.o.goals, targets: this.o.closure.size, runnable, jobs: this.sched.jobs, dryRun: this.o.dryRun };
-    if (this.o.knownFresh) start.vouched = this.o.knownFresh.size;
+    const outside = this.o.outside;
+    const start: BuildEvent = { type: 'build-start', buildId: this.o.buildId, goals: this.o.goals, targets: this.o.closure.size + (outside?.targets ?? 0), runnable: runnable + (outside?.fresh.length ?? 0), jobs: this.sched.jobs, dryRun: this.o.dryRun };
+    if (this.o.knownFresh) start.vouched = this.o.knownFresh.size + (outside?.fresh.length ?? 0);
     if (this.o.probed !== undefined) start.probed = this.o.probed;
     if (this.o.module !== undefined) start.module = this.o.module;
+    if (this.o.narrowed !== undefined) start.narrowed = this.o.narrowed;
     this.emit(start);
     for (const w of this.o.state.warnings) this.emit({ type: 'warning', message: w });
+    for (const target of outside?.fresh ?? NONE) this.emit({ type: 'decision', target, action: 'fresh', reasons: [] });
     return new Promise((resolve) => {
       this.done = resolve;
       this.o.signal.addEventListener('abort', () => this.pump(), { once: true });
@@ -507,6 +517,7 @@ class Builder {
     const o = this.o;
     const counts: Record<Status, number> = { built: 0, fresh: 0, kept: 0, failed: 0, blocked: 0, skipped: 0 };
     for (const [n, oc] of this.outcomes) if (!o.graph.byName.get(n)!.alias) counts[oc.status]++;
+    counts.fresh += o.outside?.fresh.length ?? 0;
     const interrupted = o.signal.aborted;
     const ok = !interrupted && counts.failed === 0 && counts.blocked === 0 && counts.skipped === 0;
     this.emit({ type: 'build-end', buildId: o.buildId, ok, interrupted, counts, durationMs: Date.now() - this.started, ran: this.ran, ...(o.hasher.statsAhead ? { statsAhead: o.hasher.statsAhead } : {}) });

@@ -13,6 +13,8 @@ import { Lock } from './lock.ts';
 import { checkRecord, replayOutput, SETTLE_MS, standingRecord, withRecord, type ModuleRecord } from './module-record.ts';
 import { startRecording } from './module-watch.ts';
 import { probeStamp } from './stamp-probe.ts';
+import { narrow } from './narrow.ts';
+import type { SessionOptions } from './session.ts';
 import { Disk } from './disk.ts';
 import { plainReporter, stdio } from './report/plain.ts';
 import { withMetrics } from './report/metrics.ts';
@@ -257,7 +259,7 @@ async function mainWith(argv: string[], signal: AbortSignal | undefined, interru
  * into the graph. The module's raw specs live only in this frame: a build of 100,000 targets must
  * not keep them beside the validated targets.
  */
-async function planBuild(opts: CliOptions, artifacts: ArtifactSettings): Promise<Plan> {
+async function planBuild(opts: CliOptions, artifacts: ArtifactSettings, narrowing: { off?: boolean; not?: string } = {}): Promise<Plan> {
   const plain = !opts.list && !opts.graph && opts.restore === undefined && !opts.watch && !opts.dryRun && !opts.status;
   const keyed = plain && process.env.HUBMAKE_NOOP_SHORTCUT !== 'off';
   const stateDir = path.join(opts.root, STATE_DIR);
@@ -269,6 +271,8 @@ async function planBuild(opts: CliOptions, artifacts: ArtifactSettings): Promise
   const recordEnv = process.env.HUBMAKE_MODULE_RECORD;
   const recording = keyed && recordEnv !== 'off';
   const invocation = JSON.stringify([opts.root, opts.file, opts.goals, opts.defines]);
+  // Read before the module runs: the watch would note the engine's own read as the module's.
+  const share = narrowShare(process.env.HUBMAKE_NARROW);
   let check: StampCheck | undefined;
   // Nothing the module's evaluation read has changed (engine/module-record.ts): the stamp's key is
   // this build's, and no module code runs first, so the probe may start at once.
@@ -286,6 +290,16 @@ async function planBuild(opts: CliOptions, artifacts: ArtifactSettings): Promise
   let made: Awaited<ReturnType<NonNullable<typeof recorder>['stop']>> | undefined;
   try {
     imported = await importTargets(opts.root, opts.file, { defines: opts.defines, ...(recorder ? { watch: recorder } : {}) });
+    // Some paths moved, the record stands: the build may need only the targets they reach
+    // (engine/narrow.ts). The stamp's key is this build's, as for a no-op the record answers.
+    if (stamp && standing && check && share > 0 && !narrowing.off) {
+      const n = narrow({ root: opts.root, stamp, moved: check.movedAt, specs: imported.specs, share });
+      if (typeof n !== 'string') {
+        const narrowNote = `${n.graph.order.length - n.fresh.size} of ${stamp.head.targets} targets to decide`;
+        return { loaded: { graph: n.graph, moduleHash: imported.moduleHash, moduleFiles: imported.moduleFiles }, goals: { goals: stamp.head.goals, closure: new Set(n.graph.order) }, key: stamp.head.key, check, records: stamp.head.modules ?? [], note: 'run for its targets; its record stands', narrowNote, narrowed: { stamp, fresh: n.fresh, outside: { fresh: n.outside, targets: n.outsideTargets } } };
+      }
+      narrowing.not = n;
+    }
     key = keyed ? stampKey({ root: opts.root, specs: imported.specs, moduleHash: imported.moduleHash, goals: opts.goals, defines: opts.defines, env: process.env }) : undefined;
   } finally {
     made = await recorder?.stop();
@@ -318,7 +332,7 @@ async function planBuild(opts: CliOptions, artifacts: ArtifactSettings): Promise
     }
   }
   const loaded = validateImported(opts.root, imported);
-  return { loaded, goals: resolveGoals(loaded.graph, opts.goals), key, check, records, note };
+  return { loaded, goals: resolveGoals(loaded.graph, opts.goals), key, check, records, note, ...(narrowing.not !== undefined ? { narrowNote: `no: ${narrowing.not}` } : {}) };
 }
 
 /** Under the lock if it is free at once (a build at work will write its own stamp); a failure costs only the record. */
@@ -335,7 +349,14 @@ function keepRecords(stateDir: string, stamp: StampFile, check: StampCheck, reco
 
 type Plan =
   | { settled: SettledAnswer; probed?: number; replay?: ModuleRecord; module?: string }
-  | { loaded: Loaded; goals: { goals: string[]; closure: Set<string> }; key: string | undefined; check: StampCheck | undefined; records: ModuleRecord[]; note: string | undefined };
+  | { loaded: Loaded; goals: { goals: string[]; closure: Set<string> }; key: string | undefined; check: StampCheck | undefined; records: ModuleRecord[]; note: string | undefined; narrowed?: SessionOptions['narrowed']; narrowNote?: string };
+
+/** HUBMAKE_NARROW: off, or the largest share of the goals' targets a narrowed build may decide (default a half). */
+function narrowShare(v: string | undefined): number {
+  if (v === 'off') return 0;
+  const n = Number(v);
+  return v && n > 0 && n <= 1 ? n : 0.5;
+}
 
 /** Lists, draws, restores, watches or builds, as the options say. */
 async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifacts: ArtifactSettings, signal: AbortSignal | undefined, interrupted: () => NodeJS.Signals | undefined, plan: Plan): Promise<number> {
@@ -375,7 +396,7 @@ async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifact
     live?.close();
     return 0;
   }
-  const { loaded, goals, key, check, records, note } = plan;
+  const { loaded, goals, key, check, records, note, narrowed, narrowNote } = plan;
   if (opts.watch) {
     const { watch } = await import('./watch.ts');
     try {
@@ -416,10 +437,14 @@ async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifact
     ...(check ? { stampCheck: check } : {}),
     ...(records.length ? { moduleRecords: records } : {}),
     ...(note !== undefined ? { moduleNote: note } : {}),
+    ...(narrowed ? { narrowed } : {}),
+    ...(narrowNote !== undefined ? { narrowNote } : {}),
     ...(signal ? { signal } : {}),
     artifacts,
   });
   live?.close();
+  // Another build got the lock first, or the stamp moved: nothing was changed; plan with the whole graph.
+  if (code === 'stale') return runPlan(opts, emit, artifacts, signal, interrupted, await planBuild(opts, artifacts, { off: true }));
   if (opts.status) {
     const c = new Artifacts(opts.root, path.join(opts.root, STATE_DIR), artifacts).stats();
     stdio.out(`cache   ${c.entries} entr${c.entries === 1 ? 'y' : 'ies'}, ${formatBytes(c.bytes)} in ${c.dir}${artifacts.limit !== undefined ? ` (limit ${formatBytes(artifacts.limit)})` : ''}${artifacts.cache ? '' : ' (not used: --no-cache)'}`);

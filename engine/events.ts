@@ -21,6 +21,8 @@ export type BuildEvent =
       probed?: number;
       /** What became of the targets module: skipped (its record stands), or run and why (engine/module-record.ts). */
       module?: string;
+      /** Whether the build was narrowed to what the moved paths reach (engine/narrow.ts), and why not. */
+      narrowed?: string;
     }
   /** Another build holds the root; this one waits. */
   | { type: 'lock-wait'; pid: number; host: string; since: string }

@@ -12,7 +12,8 @@ import { STATE_DIR, StateStore } from './state.ts';
 import { newBuildId } from './cli.ts';
 import { Artifacts, artifactSettings, type ArtifactSettings } from './artifacts.ts';
 import type { ModuleRecord } from './module-record.ts';
-import { checkStamp, knownFresh, removeStamp, stampUnchanged, trackedScope, writeStamp, type StampCheck } from './stamp.ts';
+import { checkStamp, knownFresh, removeStamp, stampUnchanged, trackedScope, writeStamp, type StampCheck, type StampFile } from './stamp.ts';
+import { trackedOf } from './narrow.ts';
 import type { BuildResult } from './builder.ts';
 import { PREFETCH_MIN_PATHS, StatPrefetch } from './prefetch.ts';
 
@@ -48,6 +49,15 @@ export interface SessionOptions {
   moduleRecords?: ModuleRecord[];
   /** What became of the targets module, for the build-start event. */
   moduleNote?: string;
+  /**
+   * A build narrowed to what the stamp's moved paths reach (engine/narrow.ts): `loaded` holds only
+   * those targets and their dependencies. It holds only for the stamp as checked: when another
+   * build got the lock first, or the stamp moved, the session returns 'stale' having changed
+   * nothing, and the caller plans again with the whole graph.
+   */
+  narrowed?: { stamp: StampFile; fresh: Set<string>; outside: { fresh: string[]; targets: number } };
+  /** Whether it was narrowed, or why not, for the build-start event. */
+  narrowNote?: string;
 }
 
 /** Goals' targets for -B: an alias stands for the targets it names. */
@@ -66,7 +76,7 @@ function forcedTargets(o: SessionOptions): Set<string> {
   return out;
 }
 
-export async function runBuild(o: SessionOptions): Promise<number> {
+export async function runBuild(o: SessionOptions): Promise<number | 'stale'> {
   const ac = new AbortController();
   const signal = o.signal ?? ac.signal;
   const state = new StateStore(o.root);
@@ -114,11 +124,13 @@ export async function runBuild(o: SessionOptions): Promise<number> {
     if (useStamp && o.stampCheck && o.stampKey && !o.always) {
       prior = waited ? checkStamp(state.dir, disk, o.stampKey) : stampUnchanged(state.dir, o.stampCheck) ? o.stampCheck : undefined;
     }
+    const narrowed = o.narrowed;
+    if (narrowed && (!prior || prior !== o.stampCheck)) return 'stale';
     // Before anything changes: a build that checks the stamp without the lock must not find one
     // that speaks for files this build is about to write. (Records change the log the stamp
     // names, too, so this is the first line of defence, not the only one.)
     if (useStamp) removeStamp(state.dir);
-    const fresh = prior ? knownFresh(o.loaded.graph, o.closure, prior.changed) : undefined;
+    const fresh = narrowed ? narrowed.fresh : prior ? knownFresh(o.loaded.graph, o.closure, prior.changed) : undefined;
     // Under the lock (no other build writes now; a dry run takes none, and its decisions race a
     // concurrent build with or without this): the files to decide are stat'ed on a worker
     // thread while this one reads the state log and the stat cache (HUBMAKE_STAT_AHEAD: the
@@ -127,7 +139,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
     const aheadMin = statAheadMin(env.HUBMAKE_STAT_AHEAD);
     const ahead = aheadMin === undefined ? undefined : new StatPrefetch(o.root, o.loaded.graph, o.closure, fresh, aheadMin);
     prefetch = ahead?.started ? ahead : undefined;
-    state.load();
+    state.load(narrowed ? o.loaded.graph.order : undefined);
     const abrupt = [...state.history.values()].some((h) => h.unfinished);
     if (abrupt) {
       // Commands of a build that ended abruptly may have been writing while the worker stat'ed.
@@ -141,7 +153,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
       if (stopped.length) o.emit({ type: 'warning', message: `stopped ${stopped.length} command process(es) (pid ${stopped.join(', ')}) left running by a build of this directory that ended abruptly` });
     }
     if (env.HUBMAKE_STAT_AHEAD?.endsWith(',wait')) prefetch?.waitAll(10_000);
-    const hasher = new Hasher(disk, o.statCache ?? state.loadStatCache(), prefetch);
+    const hasher = new Hasher(disk, o.statCache ?? state.loadStatCache(narrowed ? filesOf(o.loaded.graph) : undefined), prefetch);
     const artifacts = new Artifacts(o.root, state.dir, settings);
     const res = await build({
       root: o.root,
@@ -164,6 +176,8 @@ export async function runBuild(o: SessionOptions): Promise<number> {
       ...(fresh ? { knownFresh: fresh } : {}),
       ...(prior?.confirmed !== undefined ? { probed: prior.confirmed } : {}),
       ...(o.moduleNote !== undefined ? { module: o.moduleNote } : {}),
+      ...(narrowed ? { outside: narrowed.outside } : {}),
+      ...(o.narrowNote !== undefined ? { narrowed: o.narrowNote } : {}),
       artifacts,
     });
     if (!o.dryRun) {
@@ -175,7 +189,7 @@ export async function runBuild(o: SessionOptions): Promise<number> {
       if (settings.limit !== undefined) gcCache(o, artifacts, settings.limit);
       // The records are already appended: a full disk here costs only the tidy-up, not the build.
       try {
-        const tracked = useStamp && o.stampKey && stampable(res, state.warnings) ? trackedScope(o.loaded.graph, o.closure) : undefined;
+        const tracked = useStamp && o.stampKey && stampable(res, state.warnings) ? (narrowed ? trackedOf(narrowed.stamp) : trackedScope(o.loaded.graph, o.closure)) : undefined;
         // Outputs hashed the moment their command wrote them cannot vouch for their bytes by their
         // stat yet; most are old enough by now. Confirming them here, as the next build would,
         // lets that build be answered by the stamp (and not re-hash them through the stat cache).
@@ -186,7 +200,10 @@ export async function runBuild(o: SessionOptions): Promise<number> {
         // rewriting every entry costs more than the few re-hashes it would save (~25 ms at 10k).
         if (hasher.changed && o.saveStatCache !== false && !prior) state.saveStatCache(hasher.entries());
         // Last, so that the log signature it keeps is the log's final one.
-        if (tracked) writeStamp(state.dir, disk, hasher, o.stampKey!, o.goals, tracked, prior?.carried(), o.moduleRecords);
+        // A narrowed build knows the log's lines, not which are live: it keeps the last full build's count.
+        const counts = state.counts();
+        const live = counts.live ?? narrowed?.stamp.head.live;
+        if (tracked) writeStamp(state.dir, disk, hasher, o.stampKey!, o.goals, tracked, { carried: prior?.carried(), modules: o.moduleRecords, ...(live !== undefined ? { log: { lines: counts.lines, live } } : {}) });
       } catch (e) {
         o.emit({ type: 'warning', message: `could not rewrite the build state in ${state.dir}: ${(e as Error).message}; the records of this build are kept` });
       }
@@ -207,6 +224,13 @@ export async function runBuild(o: SessionOptions): Promise<number> {
     lock.release();
     detach();
   }
+}
+
+/** The paths a narrowed build's targets read or write. */
+function filesOf(g: Loaded['graph']): Set<string> {
+  const s = new Set<string>();
+  for (const t of g.targets) for (const p of [...t.inputs, ...t.outputs]) s.add(p);
+  return s;
 }
 
 function statAheadMin(v: string | undefined): number | undefined {

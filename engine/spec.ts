@@ -62,6 +62,22 @@ export function validateSpecs(exported: unknown, root: string): Target[] {
   return targets;
 }
 
+/**
+ * Only the specs at these positions of an export validated as a whole before (engine/narrow.ts):
+ * the same targets validateSpecs gives for them.
+ */
+export function validateAt(exported: unknown[], at: number[], root: string): Target[] {
+  const errors: Diagnostic[] = [];
+  const targets: Target[] = [];
+  const guard = new WriteGuard(root);
+  for (const i of at) {
+    const t = validateOne(exported[i], i, errors, guard);
+    if (t) targets.push(t);
+  }
+  if (errors.length) throw new DeclarationError(errors);
+  return targets;
+}
+
 function validateOne(raw: unknown, index: number, errors: Diagnostic[], guard: WriteGuard): Target | undefined {
   const label0 = `#${index}`;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {

@@ -37,8 +37,9 @@ import { hashFileBytes, MISSING, racy, sameList, type Hasher } from './hash.ts';
 import { isGlob } from './spec.ts';
 import { LOG } from './state.ts';
 import type { ModuleRecord } from './module-record.ts';
+import { encodeShape } from './narrow.ts';
 
-const VERSION = 7;
+const VERSION = 8;
 export const STAMP_FILE = 'settled.stamp';
 /** Where stamps of format 6 and before were written (one JSON document): removed with the stamp. */
 const OLD_STAMP_FILE = 'settled.json';
@@ -77,6 +78,11 @@ export interface StampHead extends SettledAnswer {
   guards: string;
   /** What the targets module's evaluation read, one record per runtime (engine/module-record.ts): while one holds, the key is this one. */
   modules?: ModuleRecord[];
+  /** The goals' graph in outline (engine/narrow.ts): absent when it cannot be drawn (glob inputs). */
+  shape?: string;
+  /** Record lines in the state log, and how many of them were live at the last full build: a narrowed build reads only some, and leaves compaction to a full one. */
+  logLines?: number;
+  live?: number;
 }
 
 /**
@@ -105,6 +111,8 @@ export interface StampFile {
 export interface StampCheck {
   answer: SettledAnswer;
   changed: string[];
+  /** Their numbers among the stamp's path records. */
+  movedAt: number[];
   /**
    * Every unchanged path's signature, for the next stamp (the build does not hash those paths).
    * An unchanged output was seen not to be a symlink. Made when asked: a no-op never needs it.
@@ -228,6 +236,8 @@ export interface Tracked extends Omit<SettledAnswer, 'goals'> {
   guarded: string[];
   /** Glob inputs, the fixed directory each is matched under, and how deep below it (undefined: any). */
   globs: Array<{ pattern: string; base: string; depth: number | undefined }>;
+  /** The goals' graph in outline (engine/narrow.ts). */
+  shape?: string;
 }
 
 /**
@@ -253,7 +263,7 @@ export function globBase(pattern: string): { base: string; depth: number | undef
 
 /** The paths a stamp of these goals watches, or undefined when they cannot be stamped (directories, globs from the root). */
 export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefined {
-  const seen = new Set<string>();
+  const seen = new Map<string, number>();
   const paths: string[] = [];
   const guarded = new Set<string>();
   const names: string[] = [];
@@ -261,7 +271,7 @@ export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefine
   const globs = new Map<string, { base: string; depth: number | undefined }>();
   const track = (p: string) => {
     if (!seen.has(p)) {
-      seen.add(p);
+      seen.set(p, paths.length);
       paths.push(p);
     }
   };
@@ -289,7 +299,8 @@ export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefine
       guard(t.log);
     }
   }
-  return { paths, outputs, guarded: [...guarded].sort(), names, targets: closure.size, globs: [...globs].map(([pattern, where]) => ({ pattern, ...where })) };
+  const shape = globs.size ? undefined : encodeShape(g, closure, seen);
+  return { paths, outputs, guarded: [...guarded].sort(), names, targets: closure.size, globs: [...globs].map(([pattern, where]) => ({ pattern, ...where })), ...(shape !== undefined ? { shape } : {}) };
 }
 
 function sigOf(st: FileStat | undefined): string {
@@ -362,10 +373,16 @@ export function stampText(head: Omit<StampHead, 'count'>, records: PathRecord[])
  * The stamp's records as one flat list, kind, signature and path of record i at 3i, 3i+1 and 3i+2
  * (no object per record), or undefined when they are not the number its head says.
  */
-function fieldsOf(s: StampFile): string[] | undefined {
-  const fields = s.bytes.toString('utf8', s.at).split('\0');
+export function fieldsOf(s: StampFile): string[] | undefined {
+  let fields = decoded.get(s);
+  if (!fields) {
+    fields = s.bytes.toString('utf8', s.at).split('\0');
+    decoded.set(s, fields);
+  }
   return fields.length === 3 * s.head.count + 1 && fields[fields.length - 1] === '' ? fields : undefined;
 }
+/** Decoded once per stamp read: the check and a narrowed build both need them. */
+const decoded = new WeakMap<StampFile, string[]>();
 
 /** The stamp's path records (tests, and a look by hand), or undefined when they are not the number its head says. */
 export function recordsOf(s: StampFile): PathRecord[] | undefined {
@@ -413,7 +430,7 @@ export function checkStamp(stateDir: string, disk: Disk, key: string, stamp = re
     return m;
   };
   // Everything confirmed: the records need not even be decoded.
-  if (unconfirmed?.size === 0) return { answer, changed: [], carried, ...confirmed, self: stamp.self, log: s.log };
+  if (unconfirmed?.size === 0) return { answer, changed: [], movedAt: [], carried, ...confirmed, self: stamp.self, log: s.log };
   fields = fieldsOf(stamp);
   if (!fields) return undefined;
   const changed: string[] = [];
@@ -449,7 +466,7 @@ export function checkStamp(stateDir: string, disk: Disk, key: string, stamp = re
     changed.push(p);
     moved.add(i);
   }
-  return { answer, changed, carried, ...confirmed, self: stamp.self, log: s.log };
+  return { answer, changed, movedAt: [...moved], carried, ...confirmed, self: stamp.self, log: s.log };
 }
 
 /**
@@ -469,7 +486,8 @@ export function stampUnchanged(stateDir: string, check: StampCheck): boolean {
  * targets were known fresh) keeps the signature the build's stamp check saw (`carried`). False
  * when no stamp is written.
  */
-export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: string, goals: string[], tracked: Tracked, carried?: Map<string, string>, modules?: ModuleRecord[]): boolean {
+export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: string, goals: string[], tracked: Tracked, more: { carried?: Map<string, string> | undefined; modules?: ModuleRecord[] | undefined; log?: { lines: number; live: number } } = {}): boolean {
+  const { carried, modules } = more;
   // An output, a log or a directory of theirs that is a symlink resolves through directories the
   // stamp does not watch, and validation checks where it leads: such goals are decided (and
   // validated) every time. What keeps a stamp from answering over a symlinked output is
@@ -524,6 +542,8 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
     targets: tracked.targets,
     names: tracked.names,
     ...(modules?.length ? { modules } : {}),
+    ...(tracked.shape !== undefined ? { shape: tracked.shape } : {}),
+    ...(more.log ? { logLines: more.log.lines, live: more.log.live } : {}),
   };
   writeFileAtomic(path.join(stateDir, STAMP_FILE), stampText(head, paths.map((p, i) => ({ kind: outs.has(p) ? 'o' : 'i', sig: sigs[i]!, path: p }))));
   return true;

@@ -18,6 +18,8 @@ const TARGETS = 32;
 let statsAhead = 0;
 /** Builds that skipped the targets module (its record stood: engine/module-record.ts). */
 let moduleSkipped = 0;
+/** Builds narrowed to the targets the moved paths reach (engine/narrow.ts). */
+let narrowed = 0;
 
 /**
  * Runs the real command line in this process (the module is loaded once per root), quietly.
@@ -38,7 +40,9 @@ async function build(root: string, cache = false): Promise<'settled' | 'partial'
     if (code !== 0) throw new Error(`build exited ${code}: ${err}`);
     const events = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; settled?: boolean; vouched?: number; statsAhead?: number });
     statsAhead += events.find((e) => e.type === 'build-end')?.statsAhead ?? 0;
-    if (String((events.find((e) => e.type === 'build-start') as { module?: string } | undefined)?.module).startsWith('skipped')) moduleSkipped++;
+    const start = events.find((e) => e.type === 'build-start') as { module?: string; narrowed?: string } | undefined;
+    if (String(start?.module).startsWith('skipped')) moduleSkipped++;
+    if (/^\d/.test(start?.narrowed ?? '')) narrowed++;
     if (events.find((e) => e.type === 'build-end')?.settled) return 'settled';
     return (events.find((e) => e.type === 'build-start')?.vouched ?? 0) > 0 ? 'partial' : 'none';
   } finally {
@@ -94,7 +98,10 @@ for (const { seed, cache, glob, ahead } of RUNS) {
     else delete process.env.HUBMAKE_STAT_AHEAD;
     statsAhead = 0;
     moduleSkipped = 0;
+    narrowed = 0;
+    // Narrowed whenever the moved paths allow it (HUBMAKE_NARROW=1: whatever share they reach).
     if (!glob) process.env.HUBMAKE_MODULE_RECORD = '0';
+    if (!glob) process.env.HUBMAKE_NARROW = '1';
     const r = prng(seed);
     const g = randomGraph(seed, TARGETS, 8, { glob });
     const seen = { settled: 0, partial: 0, none: 0 };
@@ -208,12 +215,16 @@ for (const { seed, cache, glob, ahead } of RUNS) {
       assert.ok(seen.settled >= builds / 5, `seed ${seed}: the stamp answered ${seen.settled} of ${builds} builds`);
       assert.ok(seen.partial >= builds / 4, `seed ${seed}: the stamp vouched for part of ${seen.partial} of ${builds} builds`);
       assert.ok(moduleSkipped >= seen.settled / 2, `seed ${seed}: ${moduleSkipped} of ${seen.settled} settled builds skipped the module`);
+      // Most of the builds the stamp vouched for in part were narrowed (those that were not: the
+      // targets module's graph.json changed, or an output was deleted... see narrow.ts).
+      assert.ok(narrowed >= seen.partial / 2, `seed ${seed}: ${narrowed} of ${seen.partial} builds in part were narrowed`);
     }
     // Every build decides some targets before it runs any: the worker's stats were used.
     if (ahead) assert.ok(statsAhead >= builds, `seed ${seed}: ${statsAhead} stats taken ahead in ${builds} builds`);
     else assert.is(statsAhead, 0);
     delete process.env.HUBMAKE_STAT_AHEAD;
     delete process.env.HUBMAKE_MODULE_RECORD;
+    delete process.env.HUBMAKE_NARROW;
     fs.rmSync(root, { recursive: true, force: true });
   });
 }

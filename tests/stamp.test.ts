@@ -99,6 +99,7 @@ async function buildWithCheck(root: string, key: string, check: StampCheck): Pro
   const goals = resolveGoals(loaded.graph, []);
   const events: BuildEvent[] = [];
   const code = await runBuild({ root, loaded, goals: goals.goals, closure: goals.closure, always: false, jobs: 1, keepGoing: true, dryRun: false, emit: (e) => events.push(e), stampKey: key, stampCheck: check });
+  if (code === 'stale') throw new Error('only a narrowed build can be stale');
   return { code, events, ran: events.filter((e) => e.type === 'start').map((e) => (e as { target: string }).target).sort() };
 }
 

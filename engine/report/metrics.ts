@@ -12,11 +12,13 @@ export function withMetrics(inner: Listener, write: (line: string) => void, now:
   let vouched: number | undefined;
   let probed: number | undefined;
   let module: string | undefined;
+  let narrowed: string | undefined;
   return (e: BuildEvent) => {
     if (e.type === 'build-start') {
       vouched = e.vouched;
       probed = e.probed;
       module = e.module;
+      narrowed = e.narrowed;
     } else if (e.type === 'start') {
       if (started.size === 0) busySince = now();
       started.set(e.target, now());
@@ -24,7 +26,7 @@ export function withMetrics(inner: Listener, write: (line: string) => void, now:
     } else if (e.type === 'finish' && started.delete(e.target) && started.size === 0) {
       busy += now() - busySince;
     } else if (e.type === 'build-end') {
-      write(`hubmake-commands-busy-ms: ${busy.toFixed(1)}\nhubmake-commands-ran: ${ran}\nhubmake-decided-by: ${e.settled ? 'settled stamp' : vouched !== undefined ? `settled stamp for ${vouched} targets, per-target rebuilder for the rest` : 'per-target rebuilder'}\n${probed !== undefined ? `hubmake-stamp-probe-confirmed: ${probed}\n` : ''}${module !== undefined ? `hubmake-module: ${module}\n` : ''}`);
+      write(`hubmake-commands-busy-ms: ${busy.toFixed(1)}\nhubmake-commands-ran: ${ran}\nhubmake-decided-by: ${e.settled ? 'settled stamp' : vouched !== undefined ? `settled stamp for ${vouched} targets, per-target rebuilder for the rest` : 'per-target rebuilder'}\n${probed !== undefined ? `hubmake-stamp-probe-confirmed: ${probed}\n` : ''}${module !== undefined ? `hubmake-module: ${module}\n` : ''}${narrowed !== undefined ? `hubmake-narrowed: ${narrowed}\n` : ''}`);
     }
     inner(e);
   };
