@@ -13,7 +13,7 @@ import { Lock } from './lock.ts';
 import { checkRecord, replayOutput, SETTLE_MS, standingRecord, withRecord, type ModuleRecord } from './module-record.ts';
 import { startRecording } from './module-watch.ts';
 import { probeStamp } from './stamp-probe.ts';
-import { narrow } from './narrow.ts';
+import { narrowedGraph, reach, storedAt, validatedAt, type Narrowed, type Reach } from './narrow.ts';
 import type { SessionOptions } from './session.ts';
 import { Disk } from './disk.ts';
 import { plainReporter, stdio } from './report/plain.ts';
@@ -277,10 +277,20 @@ async function planBuild(opts: CliOptions, artifacts: ArtifactSettings, narrowin
   // Nothing the module's evaluation read has changed (engine/module-record.ts): the stamp's key is
   // this build's, and no module code runs first, so the probe may start at once.
   const standing = stamp && recording ? standingRecord(stamp.head.modules, invocation) : undefined;
+  // What the moved paths reach, when the build may be narrowed to it (engine/narrow.ts).
+  let reached: Reach | string | undefined;
   if (stamp && standing) {
     const probe = probeStamp(opts.root, stamp, process.env);
     check = checkStamp(stateDir, new Disk(opts.root), stamp.head.key, stamp, await probe?.answer);
-    if (check && check.changed.length === 0) return { settled: check.answer, replay: standing, module: 'skipped: nothing it read has changed', ...(check.confirmed !== undefined ? { probed: check.confirmed } : {}) };
+    const skipped = 'skipped: nothing it read has changed';
+    if (check && check.changed.length === 0) return { settled: check.answer, replay: standing, module: skipped, ...(check.confirmed !== undefined ? { probed: check.confirmed } : {}) };
+    if (check && share > 0 && !narrowing.off) {
+      reached = reach(opts.root, stamp, check.movedAt, share);
+      // Commands only: the targets it needs are stored with the stamp, and the module need not run.
+      const stored = typeof reached === 'string' ? reached : storedAt(stateDir, reached);
+      const n = typeof reached === 'string' || typeof stored === 'string' ? undefined : narrowedGraph(reached, stored);
+      if (typeof n === 'object' && stamp.head.moduleHash !== undefined) return narrowedPlan(n, stamp, check, { moduleHash: stamp.head.moduleHash, moduleFiles: [] }, skipped, standing);
+    }
   }
   // The module runs (the build needs its targets): watched when no record stands, so that the
   // next build may skip it.
@@ -292,12 +302,10 @@ async function planBuild(opts: CliOptions, artifacts: ArtifactSettings, narrowin
     imported = await importTargets(opts.root, opts.file, { defines: opts.defines, ...(recorder ? { watch: recorder } : {}) });
     // Some paths moved, the record stands: the build may need only the targets they reach
     // (engine/narrow.ts). The stamp's key is this build's, as for a no-op the record answers.
-    if (stamp && standing && check && share > 0 && !narrowing.off) {
-      const n = narrow({ root: opts.root, stamp, moved: check.movedAt, specs: imported.specs, share });
-      if (typeof n !== 'string') {
-        const narrowNote = `${n.graph.order.length - n.fresh.size} of ${stamp.head.targets} targets to decide`;
-        return { loaded: { graph: n.graph, moduleHash: imported.moduleHash, moduleFiles: imported.moduleFiles }, goals: { goals: stamp.head.goals, closure: new Set(n.graph.order) }, key: stamp.head.key, check, records: stamp.head.modules ?? [], note: 'run for its targets; its record stands', narrowNote, narrowed: { stamp, fresh: n.fresh, outside: { fresh: n.outside, targets: n.outsideTargets } } };
-      }
+    if (stamp && check && reached !== undefined) {
+      const targets = typeof reached === 'string' ? reached : validatedAt(reached, imported.specs, opts.root);
+      const n = typeof reached === 'string' || typeof targets === 'string' ? String(targets) : narrowedGraph(reached, targets);
+      if (typeof n !== 'string') return narrowedPlan(n, stamp, check, imported, 'run for its targets; its record stands');
       narrowing.not = n;
     }
     key = keyed ? stampKey({ root: opts.root, specs: imported.specs, moduleHash: imported.moduleHash, goals: opts.goals, defines: opts.defines, env: process.env }) : undefined;
@@ -335,6 +343,21 @@ async function planBuild(opts: CliOptions, artifacts: ArtifactSettings, narrowin
   return { loaded, goals: resolveGoals(loaded.graph, opts.goals), key, check, records, note, ...(narrowing.not !== undefined ? { narrowNote: `no: ${narrowing.not}` } : {}) };
 }
 
+/** A build narrowed to what the moved paths reach: the stamp's key and records are this build's. */
+function narrowedPlan(n: Narrowed, stamp: StampFile, check: StampCheck, module: { moduleHash: string; moduleFiles: string[] }, note: string, replay?: ModuleRecord): Plan {
+  return {
+    loaded: { graph: n.graph, moduleHash: module.moduleHash, moduleFiles: module.moduleFiles },
+    goals: { goals: stamp.head.goals, closure: new Set(n.graph.order) },
+    key: stamp.head.key,
+    check,
+    records: stamp.head.modules ?? [],
+    note,
+    narrowNote: `${n.graph.order.length - n.fresh.size} of ${stamp.head.targets} targets to decide`,
+    narrowed: { stamp, fresh: n.fresh, outside: { fresh: n.outside, targets: n.outsideTargets } },
+    ...(replay ? { replay } : {}),
+  };
+}
+
 /** Under the lock if it is free at once (a build at work will write its own stamp); a failure costs only the record. */
 function keepRecords(stateDir: string, stamp: StampFile, check: StampCheck, records: ModuleRecord[]): boolean {
   const lock = new Lock(stateDir);
@@ -349,7 +372,7 @@ function keepRecords(stateDir: string, stamp: StampFile, check: StampCheck, reco
 
 type Plan =
   | { settled: SettledAnswer; probed?: number; replay?: ModuleRecord; module?: string }
-  | { loaded: Loaded; goals: { goals: string[]; closure: Set<string> }; key: string | undefined; check: StampCheck | undefined; records: ModuleRecord[]; note: string | undefined; narrowed?: SessionOptions['narrowed']; narrowNote?: string };
+  | { loaded: Loaded; goals: { goals: string[]; closure: Set<string> }; key: string | undefined; check: StampCheck | undefined; records: ModuleRecord[]; note: string | undefined; narrowed?: SessionOptions['narrowed']; narrowNote?: string; replay?: ModuleRecord };
 
 /** HUBMAKE_NARROW: off, or the largest share of the goals' targets a narrowed build may decide (default a half). */
 function narrowShare(v: string | undefined): number {
@@ -389,9 +412,9 @@ async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifact
   const live = opts.json || opts.dryRun || opts.status || !isTerminal() ? undefined : (await import('./report/live.ts')).liveReporter({ tty: { write: (s) => process.stdout.write(s), columns: () => process.stdout.columns ?? 80 }, explain: opts.explain });
   const shown = live?.emit ?? (opts.json || !opts.watch ? emit : withWatchLines(emit, (await import('./report/watch-lines.ts')).watchLines));
   const buildEmit = process.env.HUBMAKE_TIMING ? withMetrics(shown, (l) => process.stderr.write(l)) : shown;
+  // What the module printed when it ran, as if it had run.
+  if (plan.replay) replayOutput(plan.replay);
   if ('settled' in plan) {
-    // What the module printed when it ran, as if it had run.
-    if (plan.replay) replayOutput(plan.replay);
     emitSettled(plan.settled, opts.jobs, buildEmit, plan.probed, plan.module);
     live?.close();
     return 0;

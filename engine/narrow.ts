@@ -23,6 +23,9 @@ import path from 'node:path';
 import type { Graph } from './graph.ts';
 import { validateAt, type Target } from './spec.ts';
 import { fieldsOf, type StampFile, type Tracked } from './stamp.ts';
+import { writeFileAtomic } from './disk.ts';
+import type { StatEntry } from './hash.ts';
+import type { TargetHistory } from './state.ts';
 
 /**
  * The shape of the goals' targets as the stamp keeps it, in two parts joined by `#`. First, per
@@ -37,12 +40,8 @@ export function encodeShape(g: Graph, closure: Set<string>, pathIndex: Map<strin
   const specOf = new Map<string, number>();
   g.targets.forEach((t, i) => specOf.set(t.name, i));
   const at = new Map<string, number>();
-  const names: string[] = [];
-  for (const name of g.order) {
-    if (!whole && !closure.has(name)) continue;
-    at.set(name, names.length);
-    names.push(name);
-  }
+  const names = goalOrder(g, closure);
+  names.forEach((n, i) => at.set(n, i));
   const touch: number[][] = Array.from({ length: pathIndex.size }, () => []);
   const entries: string[] = [];
   for (let i = 0; i < names.length; i++) {
@@ -61,10 +60,15 @@ export function encodeShape(g: Graph, closure: Set<string>, pathIndex: Map<strin
   return `${entries.join(';')}#${touch.map((l) => l.join(',')).join(';')}`;
 }
 
+/** The goals' targets in dependency order: the shape's entries, and the stored targets' lines. */
+function goalOrder(g: Graph, closure: Set<string>): string[] {
+  return closure.size === g.targets.length ? g.order : g.order.filter((n) => closure.has(n));
+}
+
 const list = (s: string | undefined): number[] => (s ? s.split(',').map(Number) : []);
 
 /** The shape split into its entries; each is decoded when a change reaches it. */
-interface Shape {
+export interface Shape {
   targets: string[];
   touch: string[];
 }
@@ -100,27 +104,32 @@ export interface Narrowed {
   outsideTargets: number;
 }
 
-export interface NarrowInput {
-  root: string;
+/** What a change reaches, by the stamp's shape: the targets to decide and those their graph needs. */
+export interface Reach {
   stamp: StampFile;
-  /** The moved paths, as numbers of the stamp's path records (its check's `moved`). */
-  moved: number[];
-  /** The module's export, evaluated: the same specs the stamp was written from (its record stands). */
-  specs: unknown;
-  /** The largest share of the goals' targets a narrowed build may decide (HUBMAKE_NARROW). */
-  share: number;
+  shape: Shape;
+  /** The targets the change reaches (positions in the shape). */
+  hit: Set<number>;
+  /** Those and their direct dependencies, in the shape's (dependency) order. */
+  need: number[];
+  entry: (i: number) => Entry;
 }
 
-/** Why not, or the narrowed build. Reads only the moved paths' stats. */
-export function narrow(o: NarrowInput): Narrowed | string {
-  const head = o.stamp.head;
+type Entry = NonNullable<ReturnType<typeof entry>>;
+
+/**
+ * Why not, or what the moved paths (numbers of the stamp's path records, its check's `movedAt`)
+ * reach. Reads only the moved inputs' stats. `share`: the largest share of the goals' targets a
+ * narrowed build may decide (HUBMAKE_NARROW).
+ */
+export function reach(root: string, stamp: StampFile, moved: number[], share: number): Reach | string {
+  const head = stamp.head;
   if (typeof head.shape !== 'string') return 'the stamp keeps no shape of the graph';
   if (head.dirs.length) return 'glob inputs';
-  if (!Array.isArray(o.specs)) return 'the export is not an array';
   const shape = splitShape(head.shape);
-  const fields = fieldsOf(o.stamp);
+  const fields = fieldsOf(stamp);
   if (!shape || !fields || shape.touch.length !== head.count) return 'the stamp is damaged';
-  const entries = new Map<number, NonNullable<ReturnType<typeof entry>>>();
+  const entries = new Map<number, Entry>();
   const at = (i: number) => {
     let e = entries.get(i);
     if (!e) {
@@ -134,14 +143,15 @@ export function narrow(o: NarrowInput): Narrowed | string {
   // downstream of them (stamp.ts's knownFresh, from the shape instead of the graph).
   const hit = new Set<number>();
   const stack: number[] = [];
-  for (const k of o.moved) {
+  for (const k of moved) {
     const p = fields[3 * k + 2]!;
     // A moved input that is not a file now is for validation to judge (a missing input with no
     // producer is a declaration error; a directory input depends on what is written inside it).
-    if (fields[3 * k] === 'i' && !isFile(path.join(o.root, p))) return `'${p}' is no longer a file`;
+    if (fields[3 * k] === 'i' && !isFile(path.join(root, p))) return `'${p}' is no longer a file`;
     stack.push(...list(shape.touch[k]));
   }
-  const most = o.share * shape.targets.length;
+  const most = share * shape.targets.length;
+  const need = new Set<number>();
   try {
     while (stack.length) {
       const i = stack.pop()!;
@@ -150,27 +160,39 @@ export function narrow(o: NarrowInput): Narrowed | string {
       if (hit.size > most) return `it reaches more than ${Math.floor(most)} of ${shape.targets.length} targets`;
       stack.push(...at(i).dependents);
     }
+    for (const i of hit) {
+      need.add(i);
+      for (const d of at(i).deps) need.add(d);
+    }
   } catch (e) {
     if (e instanceof Damaged) return 'the stamp is damaged';
     throw e;
   }
   // The log is compacted by a full build once a fifth of it is dead (state.ts): a narrowed one,
   // which appends a start and an end per target it runs, gives way to it then.
-  if (head.logLines === undefined || head.live === undefined) return 'the stamp does not count the log';
+  if (head.logLines === undefined || head.live === undefined || head.strings === undefined) return 'the stamp does not count the log';
   if (head.logLines + 2 * hit.size > head.live + head.live / 4 + 100) return 'the state log is due for compaction';
-  const need = new Set(hit);
-  for (const i of hit) for (const d of at(i).deps) need.add(d);
-  const order = [...need].sort((a, b) => a - b);
-  let targets: Target[];
+  return { stamp, shape, hit, need: [...need].sort((a, b) => a - b), entry: at };
+}
+
+/** The needed targets from the module's export (the same specs the stamp was written from: its record stands). */
+export function validatedAt(r: Reach, specs: unknown, root: string): Target[] | string {
+  if (!Array.isArray(specs)) return 'the export is not an array';
   try {
-    targets = validateAt(o.specs, order.map((i) => at(i).spec), o.root);
+    return validateAt(specs, r.need.map((i) => r.entry(i).spec), root);
   } catch {
     return 'a spec is not as it was'; // cannot happen while the record stands: the whole graph will say why
   }
+}
+
+/** The narrowed build over these targets (the needed ones, in order), or why not. */
+export function narrowedGraph(r: Reach, targets: Target[]): Narrowed | string {
+  const { hit, need: order, shape } = r;
+  const head = r.stamp.head;
   const names = targets.map((t) => t.name);
   for (let k = 0; k < order.length; k++) {
     const t = targets[k]!;
-    if (t.alias !== at(order[k]!).alias) return 'a spec is not as it was';
+    if (t.alias !== r.entry(order[k]!).alias) return 'a spec is not as it was';
     if (hit.has(order[k]!) && typeof t.run === 'function') return `'${t.name}' is an action (its ctx.outcomes() reports on every target)`;
   }
   const nameOf = new Map(order.map((i, k) => [i, names[k]!]));
@@ -179,7 +201,7 @@ export function narrow(o: NarrowInput): Narrowed | string {
   const dependentsOf = new Map<string, string[]>(names.map((n) => [n, []]));
   for (let k = 0; k < order.length; k++) {
     // A dependency's own dependencies are not in the graph: it is fresh, and waits for nothing.
-    const ds = hit.has(order[k]!) ? at(order[k]!).deps.map((d) => nameOf.get(d)!) : [];
+    const ds = hit.has(order[k]!) ? r.entry(order[k]!).deps.map((d) => nameOf.get(d)!) : [];
     depsOf.set(names[k]!, ds);
     for (const d of ds) dependentsOf.get(d)!.push(names[k]!);
   }
@@ -190,19 +212,151 @@ export function narrow(o: NarrowInput): Narrowed | string {
   for (const i of order) if (!hit.has(i)) fresh.add(nameOf.get(i)!);
   // The goals' non-alias targets are the stamp's names, in the shape's order.
   const outside: string[] = [];
+  const needed = new Set(order);
   let k = 0;
   for (let i = 0; i < shape.targets.length; i++) {
     if (shape.targets[i]!.startsWith('a')) continue;
     const name = head.names[k++];
     if (name === undefined) return 'the shape and the names disagree';
-    if (!need.has(i)) outside.push(name);
+    if (!needed.has(i)) outside.push(name);
     else if (name !== nameOf.get(i)) return 'a spec is not as it was';
   }
   if (k !== head.names.length) return 'the shape and the names disagree';
-  return { graph, fresh, outside, outsideTargets: shape.targets.length - need.size };
+  return { graph, fresh, outside, outsideTargets: shape.targets.length - order.length };
 }
 
 class Damaged extends Error {}
+
+// ---- the stat cache, from the stamp ----
+
+/**
+ * The stat cache entries a narrowed build's hashing needs, without reading the stat cache (a
+ * JSON document of every file: ~15 ms at 10,000 targets, more than the rest of the reading).
+ * A path the stamp saw unmoved is as it was when the stamp's build left every target fresh or
+ * built: its stat is the stamp's signature (taken from the stat cache entry the build hashed it
+ * through), and its content the hash its producer's last success wrote, or the one every reader's
+ * last success read. Readers whose rebuild policy is 'missing' keep old records, and are not
+ * asked. Paths it cannot vouch for (moved, compared by content, or whose records disagree) are
+ * left out: the hasher hashes them.
+ */
+export function stampStats(stamp: StampFile, movedAt: number[], g: Graph, history: ReadonlyMap<string, TargetHistory>): Map<string, StatEntry> {
+  const hashes = new Map<string, string | null>();
+  const note = (p: string, h: string) => {
+    const had = hashes.get(p);
+    if (had === undefined) hashes.set(p, h);
+    else if (had !== h) hashes.set(p, null);
+  };
+  for (const t of g.targets) {
+    const ok = history.get(t.name)?.ok;
+    if (!ok) continue;
+    for (const p of t.outputs) {
+      const h = ok.out[p];
+      if (h !== undefined) note(p, h);
+    }
+  }
+  for (const t of g.targets) {
+    const ok = history.get(t.name)?.ok;
+    if (!ok || t.rebuild !== 'stale') continue;
+    for (const p of t.inputs) {
+      const h = ok.in[p];
+      if (h !== undefined) note(p, h);
+    }
+  }
+  const out = new Map<string, StatEntry>();
+  const fields = fieldsOf(stamp);
+  if (!fields) return out;
+  const moved = new Set(movedAt);
+  for (let i = 0; 3 * i + 2 < fields.length; i++) {
+    const p = fields[3 * i + 2]!;
+    const h = hashes.get(p);
+    if (!h || moved.has(i)) continue;
+    const s = fields[3 * i + 1]!.split(':');
+    if (s.length !== 6 || s[0] !== 'f') continue;
+    out.set(p, [Number(s[1]), Number(s[2]), Number(s[3]), s[4]!, s[5]!, h, 1]);
+  }
+  return out;
+}
+
+// ---- the stored targets ----
+//
+// A narrowed build whose targets are all commands need not run the targets module at all: the
+// validated targets of the goals are kept beside the stamp, in `settled.specs`, under the key of
+// the specs they were validated from. Its first line is that key, its second the byte offset of
+// each target's line in the rest, in the shape's order; an action's line is `null`. A full build
+// that writes a stamp writes it when its key is another (the first build after the specs
+// changed); a narrowed build reads the lines of the targets it needs.
+
+const SPECS_FILE = 'settled.specs';
+
+/** The key the stored targets are of, from the file's first line; undefined when none. */
+function storedKey(file: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, 'r');
+    const buf = Buffer.alloc(256);
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    const end = buf.subarray(0, n).indexOf(10);
+    return end > 0 ? (JSON.parse(buf.toString('utf8', 0, end)) as string) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** After a full build wrote a stamp with this key: its goals' validated targets, unless already stored. */
+export function writeSpecs(stateDir: string, key: string, g: Graph, closure: Set<string>): void {
+  const file = path.join(stateDir, SPECS_FILE);
+  if (storedKey(file) === key) return;
+  const at: number[] = [];
+  let off = 0;
+  const lines = goalOrder(g, closure).map((n) => {
+    const t = g.byName.get(n)!;
+    const line = typeof t.run === 'function' ? 'null' : JSON.stringify(t);
+    at.push(off);
+    off += Buffer.byteLength(line) + 1;
+    return line;
+  });
+  writeFileAtomic(file, `${JSON.stringify(key)}\n${JSON.stringify(at)}\n${lines.join('\n')}\n`);
+}
+
+/** The needed targets as stored with the stamp's key, or why not. */
+export function storedAt(stateDir: string, r: Reach): Target[] | string {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(path.join(stateDir, SPECS_FILE));
+  } catch {
+    return 'no stored targets';
+  }
+  const first = bytes.indexOf(10);
+  const second = first < 0 ? -1 : bytes.indexOf(10, first + 1);
+  try {
+    if (second < 0 || JSON.parse(bytes.toString('utf8', 0, first)) !== r.stamp.head.key) return 'the stored targets are of other specs';
+    const at = JSON.parse(bytes.toString('utf8', first + 1, second)) as unknown;
+    if (!Array.isArray(at) || at.length !== r.shape.targets.length) return 'the stored targets are damaged';
+    const body = second + 1;
+    const out: Target[] = [];
+    for (const i of r.need) {
+      const start = body + (at[i] as number);
+      const end = bytes.indexOf(10, start);
+      const t = JSON.parse(bytes.toString('utf8', start, end)) as Target | null;
+      if (t === null) return 'an action is among them';
+      if (!isStored(t)) return 'the stored targets are damaged';
+      out.push(t);
+    }
+    return out;
+  } catch {
+    return 'the stored targets are damaged';
+  }
+}
+
+const strs = (x: unknown) => Array.isArray(x) && x.every((e) => typeof e === 'string');
+
+/** A target as JSON.stringify wrote it: the fields the build reads, of their types. */
+function isStored(t: unknown): t is Target {
+  const o = t as Record<string, unknown>;
+  return !!o && typeof o === 'object' && typeof o.name === 'string' && strs(o.outputs) && strs(o.inputs) && strs(o.deps) && strs(o.env) && typeof o.paramsJson === 'string' && (o.run === undefined || typeof o.run === 'string') && typeof o.alias === 'boolean' && typeof o.runOnFailure === 'boolean' && (o.rebuild === 'stale' || o.rebuild === 'missing') && (o.executor === 'local' || o.executor === 'slurm');
+}
 
 function isFile(abs: string): boolean {
   try {

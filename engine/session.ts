@@ -13,7 +13,7 @@ import { newBuildId } from './cli.ts';
 import { Artifacts, artifactSettings, type ArtifactSettings } from './artifacts.ts';
 import type { ModuleRecord } from './module-record.ts';
 import { checkStamp, knownFresh, removeStamp, stampUnchanged, trackedScope, writeStamp, type StampCheck, type StampFile } from './stamp.ts';
-import { trackedOf } from './narrow.ts';
+import { stampStats, trackedOf, writeSpecs } from './narrow.ts';
 import type { BuildResult } from './builder.ts';
 import { PREFETCH_MIN_PATHS, StatPrefetch } from './prefetch.ts';
 
@@ -139,7 +139,8 @@ export async function runBuild(o: SessionOptions): Promise<number | 'stale'> {
     const aheadMin = statAheadMin(env.HUBMAKE_STAT_AHEAD);
     const ahead = aheadMin === undefined ? undefined : new StatPrefetch(o.root, o.loaded.graph, o.closure, fresh, aheadMin);
     prefetch = ahead?.started ? ahead : undefined;
-    state.load(narrowed ? o.loaded.graph.order : undefined);
+    const head = narrowed?.stamp.head;
+    state.load(head ? { names: o.loaded.graph.order, lines: head.logLines!, strings: head.strings! } : undefined);
     const abrupt = [...state.history.values()].some((h) => h.unfinished);
     if (abrupt) {
       // Commands of a build that ended abruptly may have been writing while the worker stat'ed.
@@ -153,7 +154,7 @@ export async function runBuild(o: SessionOptions): Promise<number | 'stale'> {
       if (stopped.length) o.emit({ type: 'warning', message: `stopped ${stopped.length} command process(es) (pid ${stopped.join(', ')}) left running by a build of this directory that ended abruptly` });
     }
     if (env.HUBMAKE_STAT_AHEAD?.endsWith(',wait')) prefetch?.waitAll(10_000);
-    const hasher = new Hasher(disk, o.statCache ?? state.loadStatCache(narrowed ? filesOf(o.loaded.graph) : undefined), prefetch);
+    const hasher = new Hasher(disk, o.statCache ?? (narrowed ? stampStats(narrowed.stamp, prior!.movedAt, o.loaded.graph, state.history) : state.loadStatCache()), prefetch);
     const artifacts = new Artifacts(o.root, state.dir, settings);
     const res = await build({
       root: o.root,
@@ -202,8 +203,10 @@ export async function runBuild(o: SessionOptions): Promise<number | 'stale'> {
         // Last, so that the log signature it keeps is the log's final one.
         // A narrowed build knows the log's lines, not which are live: it keeps the last full build's count.
         const counts = state.counts();
-        const live = counts.live ?? narrowed?.stamp.head.live;
-        if (tracked) writeStamp(state.dir, disk, hasher, o.stampKey!, o.goals, tracked, { carried: prior?.carried(), modules: o.moduleRecords, ...(live !== undefined ? { log: { lines: counts.lines, live } } : {}) });
+        const live = counts.live ?? head?.live;
+        const stamped = !!tracked && writeStamp(state.dir, disk, hasher, o.stampKey!, o.goals, tracked, { carried: prior?.carried(), modules: o.moduleRecords, moduleHash: o.loaded.moduleHash, ...(live !== undefined ? { log: { lines: counts.lines, live, strings: counts.strings } } : {}) });
+        // The goals' targets for narrowed builds that need not run the module (unchanged by a narrowed one).
+        if (stamped && !narrowed && tracked.shape !== undefined) writeSpecs(state.dir, o.stampKey!, o.loaded.graph, o.closure);
       } catch (e) {
         o.emit({ type: 'warning', message: `could not rewrite the build state in ${state.dir}: ${(e as Error).message}; the records of this build are kept` });
       }
@@ -224,13 +227,6 @@ export async function runBuild(o: SessionOptions): Promise<number | 'stale'> {
     lock.release();
     detach();
   }
-}
-
-/** The paths a narrowed build's targets read or write. */
-function filesOf(g: Loaded['graph']): Set<string> {
-  const s = new Set<string>();
-  for (const t of g.targets) for (const p of [...t.inputs, ...t.outputs]) s.add(p);
-  return s;
 }
 
 function statAheadMin(v: string | undefined): number | undefined {

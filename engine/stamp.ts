@@ -83,6 +83,10 @@ export interface StampHead extends SettledAnswer {
   /** Record lines in the state log, and how many of them were live at the last full build: a narrowed build reads only some, and leaves compaction to a full one. */
   logLines?: number;
   live?: number;
+  /** The state log's string table: the next number a string gets. */
+  strings?: number;
+  /** The module's hash (an action's identity): a narrowed build that does not run the module takes it from here. */
+  moduleHash?: string;
 }
 
 /**
@@ -486,7 +490,7 @@ export function stampUnchanged(stateDir: string, check: StampCheck): boolean {
  * targets were known fresh) keeps the signature the build's stamp check saw (`carried`). False
  * when no stamp is written.
  */
-export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: string, goals: string[], tracked: Tracked, more: { carried?: Map<string, string> | undefined; modules?: ModuleRecord[] | undefined; log?: { lines: number; live: number } } = {}): boolean {
+export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: string, goals: string[], tracked: Tracked, more: { carried?: Map<string, string> | undefined; modules?: ModuleRecord[] | undefined; log?: { lines: number; live: number; strings: number }; moduleHash?: string } = {}): boolean {
   const { carried, modules } = more;
   // An output, a log or a directory of theirs that is a symlink resolves through directories the
   // stamp does not watch, and validation checks where it leads: such goals are decided (and
@@ -543,7 +547,8 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
     names: tracked.names,
     ...(modules?.length ? { modules } : {}),
     ...(tracked.shape !== undefined ? { shape: tracked.shape } : {}),
-    ...(more.log ? { logLines: more.log.lines, live: more.log.live } : {}),
+    ...(more.log ? { logLines: more.log.lines, live: more.log.live, strings: more.log.strings } : {}),
+    ...(more.moduleHash !== undefined ? { moduleHash: more.moduleHash } : {}),
   };
   writeFileAtomic(path.join(stateDir, STAMP_FILE), stampText(head, paths.map((p, i) => ({ kind: outs.has(p) ? 'o' : 'i', sig: sigs[i]!, path: p }))));
   return true;

@@ -89,45 +89,27 @@ export class StringTable {
   }
 
   get(n: unknown): string | undefined {
-    if (typeof n !== 'number') return undefined;
-    const s = this.strings[n];
-    return s !== undefined || !this.pending ? s : this.undefer(n);
+    return typeof n === 'number' ? this.strings[n] : undefined;
   }
 
   /**
-   * A definition read from the log without decoding it (a narrowed build reads a few records of a
-   * big log, and needs only their strings): decoded when asked for. The numbers beyond it are new.
-   * intern() knows only decoded strings: one still deferred may be defined again under a new
-   * number, which costs a line until the next compaction, never a wrong record.
+   * Numbers below n are taken (a narrowed build reads a few definitions of a log that has n):
+   * what intern() defines next comes after them.
    */
-  defer(n: number, bytes: Buffer, start: number, end: number): void {
-    const p = (this.pending ??= { bytes, start: [], end: [], next: 0 });
-    p.start[n] = start;
-    p.end[n] = end;
-    if (n >= p.next) p.next = n + 1;
+  reserve(n: number): void {
+    if (this.strings.length < n) this.strings.length = n;
   }
 
-  private pending: { bytes: Buffer; start: number[]; end: number[]; next: number } | undefined;
-
-  private undefer(n: number): string | undefined {
-    const p = this.pending!;
-    const start = p.start[n];
-    if (start === undefined || start < 0) return undefined;
-    p.start[n] = -1;
-    try {
-      const a = JSON.parse(p.bytes.toString('utf8', start, p.end[n])) as unknown[];
-      if (a[0] === 's' && a[1] === n && this.define(n, a[2])) return a[2] as string;
-    } catch {
-      // damaged: the record using it is skipped as corrupt
-    }
-    return undefined;
+  /** One more than the highest number defined: the next one intern() would take. */
+  get size(): number {
+    return this.strings.length;
   }
 
   env(n: unknown): Record<string, string | null> | undefined {
     if (typeof n !== 'number') return undefined;
     const cached = this.envs[n];
     if (cached !== undefined) return cached ?? undefined;
-    const text = this.get(n);
+    const text = this.strings[n];
     if (text === undefined) return undefined;
     let v: unknown;
     try {
@@ -148,8 +130,6 @@ export class StringTable {
     }
     const have = this.index.get(s);
     if (have !== undefined) return have;
-    // Past every number defined, deferred ones included.
-    if (this.pending && this.strings.length < this.pending.next) this.strings.length = this.pending.next;
     const n = this.strings.length;
     this.strings.push(s);
     this.index.set(s, n);
@@ -339,7 +319,7 @@ export function encodeStat(cache: Map<string, StatEntry>): string {
 }
 
 /** The entries of a parsed stat cache of format 2; entries of a wrong shape are left out (re-hashed). */
-export function decodeStat(obj: { g?: unknown }, into: Map<string, StatEntry>, memo?: HashMemo, only?: Set<string>): void {
+export function decodeStat(obj: { g?: unknown }, into: Map<string, StatEntry>, memo?: HashMemo): void {
   if (!Array.isArray(obj.g)) return;
   for (const g of obj.g as unknown[]) {
     if (!Array.isArray(g) || typeof g[0] !== 'number' || typeof g[1] !== 'number' || !Array.isArray(g[2])) continue;
@@ -354,7 +334,6 @@ export function decodeStat(obj: { g?: unknown }, into: Map<string, StatEntry>, m
       const mf = f[i + 4];
       const c = f[i + 5];
       const trusted = f[i + 7];
-      if (only && !only.has(p as string)) continue;
       if (typeof p !== 'string' || typeof ino !== 'number' || typeof size !== 'number' || (trusted !== 0 && trusted !== 1)) continue;
       let mt: string | undefined;
       let ct: string | undefined;

@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cli as runCli, read, started, tempRoot, write, type CliResult } from './lib/cli.ts';
 import { readStamp, checkStamp } from '../engine/stamp.ts';
-import { narrow } from '../engine/narrow.ts';
+import { narrowedGraph, reach, validatedAt } from '../engine/narrow.ts';
 import { runBuild } from '../engine/session.ts';
 import { importTargets } from '../engine/load.ts';
 import { StateStore, logRecords } from '../engine/state.ts';
@@ -185,21 +185,23 @@ test('the log: a narrowed build reads some records and never compacts it; a full
   assert.is(read(root, 'out/m0'), 'after compaction\nsource 1\n');
 });
 
-test('a partial load of the state: the same records for its targets, strings decoded when used, new ones numbered past every one', () => {
+test('a partial load of the state: the same records for its targets; new strings numbered past every one; a doubly defined string reads the whole log', () => {
   const root = project();
   settle(root);
   const full = new StateStore(root);
   full.load();
+  const known = { lines: full.counts().lines, strings: full.counts().strings };
   const some = new StateStore(root);
-  some.load(['out/m0', 'out/c2_1']);
+  some.load({ names: ['out/m0', 'out/c2_1'], ...known });
   assert.equal([...some.history.keys()].sort(), ['out/c2_1', 'out/m0']);
   assert.equal(some.history.get('out/m0'), full.history.get('out/m0'));
   assert.equal(some.history.get('out/c2_1'), full.history.get('out/c2_1'));
-  assert.equal(some.counts(), { lines: full.counts().lines, live: undefined });
-  // A record with a new command and a new build id, and one whose strings are all deferred ones.
+  assert.equal(some.counts(), { ...known, live: undefined });
+  // A record with a new command and a new build id, and one whose strings this store never read.
   const okOf = (n: string) => full.history.get(n)!.ok!;
   some.recordSuccess({ ...okOf('out/m0'), cmd: 'a new command', b: 'new-build' });
   some.recordSuccess({ ...okOf('out/c5_2'), t: 'out/c5_2' });
+  assert.is(some.counts().lines, known.lines + 2);
   some.compact(); // refused: it does not know every record
   some.close();
   const after = new StateStore(root);
@@ -210,6 +212,15 @@ test('a partial load of the state: the same records for its targets, strings dec
   assert.equal(after.history.get('out/c5_2')!.ok, okOf('out/c5_2'));
   for (const [n, h] of full.history) if (n !== 'out/m0') assert.equal(after.history.get(n), h, n);
   assert.equal(after.warnings, []);
+  // A string number defined again after its use (a write that failed half-way): read whole.
+  const log = read(root, '.hubmake/log.jsonl');
+  const number = (JSON.parse(log.split('\n').find((l) => l.startsWith('["o","out/c3_0"'))!) as number[])[2]!;
+  fs.appendFileSync(path.join(root, '.hubmake/log.jsonl'), `${JSON.stringify(['s', number, 'redefined'])}\n`);
+  const again = new StateStore(root);
+  again.load({ names: ['out/c3_0'], ...known });
+  assert.is(again.history.size, TARGETS);
+  assert.is(again.history.get('out/c3_0')!.ok!.cmd, full.history.get('out/c3_0')!.ok!.cmd);
+  assert.type(again.counts().live, 'number');
 });
 
 test('a narrowed session whose stamp moved after the check changes nothing and says so', async () => {
@@ -221,7 +232,11 @@ test('a narrowed session whose stamp moved after the check changes nothing and s
   const check = checkStamp(stateDir, new Disk(root), stamp.head.key, stamp)!;
   assert.is(check.changed.length, 1);
   const imported = await importTargets(root, 'targets/index.ts');
-  const n = narrow({ root, stamp, moved: check.movedAt, specs: imported.specs, share: 0.5 });
+  const reached = reach(root, stamp, check.movedAt, 0.5);
+  if (typeof reached === 'string') throw new Error(reached);
+  const targets = validatedAt(reached, imported.specs, root);
+  if (typeof targets === 'string') throw new Error(targets);
+  const n = narrowedGraph(reached, targets);
   if (typeof n === 'string') throw new Error(n);
   // Another build's stamp in its place (the same bytes, another file).
   const bytes = fs.readFileSync(stamp.file);
