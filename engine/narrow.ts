@@ -370,14 +370,19 @@ function isFile(abs: string): boolean {
  * What the next stamp watches after a narrowed build: what this one watched (the same goals of the
  * same specs), read back from it.
  */
-export function trackedOf(s: StampFile): Tracked | undefined {
+export function trackedOf(s: StampFile, movedAt: number[]): Tracked | undefined {
   const f = fieldsOf(s);
   if (!f) return undefined;
   const paths: string[] = [];
   const outputs: string[] = [];
+  const kinds: string[] = [];
+  const sigs: Array<string | undefined> = [];
   for (let i = 0; 3 * i + 2 < f.length; i++) {
     paths.push(f[3 * i + 2]!);
+    kinds.push(f[3 * i]!);
+    sigs.push(f[3 * i + 1]!);
     if (f[3 * i] === 'o') outputs.push(f[3 * i + 2]!);
   }
-  return { paths, outputs, guarded: s.head.guarded, names: s.head.names, targets: s.head.targets, globs: [], ...(s.head.shape !== undefined ? { shape: s.head.shape } : {}) };
+  for (const i of movedAt) sigs[i] = undefined;
+  return { paths, outputs, guarded: s.head.guarded, names: s.head.names, targets: s.head.targets, globs: [], ...(s.head.shape !== undefined ? { shape: s.head.shape } : {}), from: { kinds, sigs } };
 }

@@ -190,7 +190,7 @@ export async function runBuild(o: SessionOptions): Promise<number | 'stale'> {
       if (settings.limit !== undefined) gcCache(o, artifacts, settings.limit);
       // The records are already appended: a full disk here costs only the tidy-up, not the build.
       try {
-        const tracked = useStamp && o.stampKey && stampable(res, state.warnings) ? (narrowed ? trackedOf(narrowed.stamp) : trackedScope(o.loaded.graph, o.closure)) : undefined;
+        const tracked = useStamp && o.stampKey && stampable(res, state.warnings) ? (narrowed ? trackedOf(narrowed.stamp, prior!.movedAt) : trackedScope(o.loaded.graph, o.closure)) : undefined;
         // Outputs hashed the moment their command wrote them cannot vouch for their bytes by their
         // stat yet; most are old enough by now. Confirming them here, as the next build would,
         // lets that build be answered by the stamp (and not re-hash them through the stat cache).

@@ -242,6 +242,11 @@ export interface Tracked extends Omit<SettledAnswer, 'goals'> {
   globs: Array<{ pattern: string; base: string; depth: number | undefined }>;
   /** The goals' graph in outline (engine/narrow.ts). */
   shape?: string;
+  /**
+   * Read back from the stamp a narrowed build checked (engine/narrow.ts): each path's kind and,
+   * unless it moved, its signature, in the order of `paths`. They stand for `carried`.
+   */
+  from?: { kinds: string[]; sigs: Array<string | undefined> };
 }
 
 /**
@@ -368,9 +373,14 @@ export function readStamp(stateDir: string): StampFile | undefined {
 
 /** A stamp file's text. JSON.stringify escapes every newline inside strings: the first one ends the head. */
 export function stampText(head: Omit<StampHead, 'count'>, records: PathRecord[]): string {
-  let text = `${JSON.stringify({ ...head, count: records.length })}\n`;
-  for (const r of records) text += `${r.kind}\0${r.sig}\0${r.path}\0`;
-  return text;
+  return textOf(head, records.map((r) => r.path), records.map((r) => r.kind), records.map((r) => r.sig));
+}
+
+/** The same from parallel lists: no object per record. */
+function textOf(head: Omit<StampHead, 'count'>, paths: string[], kinds: string[], sigs: string[]): string {
+  const parts = [`${JSON.stringify({ ...head, count: paths.length })}\n`];
+  for (let i = 0; i < paths.length; i++) parts.push(`${kinds[i]!}\0${sigs[i]!}\0${paths[i]!}\0`);
+  return parts.join('');
 }
 
 /**
@@ -492,6 +502,7 @@ export function stampUnchanged(stateDir: string, check: StampCheck): boolean {
  */
 export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: string, goals: string[], tracked: Tracked, more: { carried?: Map<string, string> | undefined; modules?: ModuleRecord[] | undefined; log?: { lines: number; live: number; strings: number }; moduleHash?: string } = {}): boolean {
   const { carried, modules } = more;
+  const from = tracked.from;
   // An output, a log or a directory of theirs that is a symlink resolves through directories the
   // stamp does not watch, and validation checks where it leads: such goals are decided (and
   // validated) every time. What keeps a stamp from answering over a symlinked output is
@@ -500,7 +511,7 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
   // see, is a link. A carried output (seen by the check, not hashed since) is not looked at again:
   // an lstat per output cost ~40 ms of a 10,000-target touch build, and a command that made one
   // a link undeclared leaves a stamp the next check refuses (test: stamp.test.ts).
-  for (const p of tracked.outputs) if ((hasher.seen(p) !== undefined || !carried?.has(p)) && maybeLink(disk, p)) return false;
+  for (const p of tracked.outputs) if ((hasher.seen(p) !== undefined || (!from && !carried?.has(p))) && maybeLink(disk, p)) return false;
   for (const p of tracked.guarded) if (maybeLink(disk, p)) return false;
   const guards = guardsOf(disk, tracked.guarded);
   if (guards === undefined) return false;
@@ -510,10 +521,11 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
   const sigs: string[] = [];
   let racy = 0;
   let racyBytes = 0;
-  for (const p of paths) {
+  for (let i = 0; i < paths.length; i++) {
+    const p = paths[i]!;
     const seen = hasher.seen(p);
     if (!seen) {
-      const c = carried?.get(p);
+      const c = from ? from.sigs[i] : carried?.get(p);
       if (c === undefined) return false;
       if (c.startsWith('racy:') && ++racy > MAX_RACY_FILES) return false;
       sigs.push(c);
@@ -533,7 +545,6 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
     }
     sigs.push(`f:${e[0]}:${e[1]}:${e[2]}:${e[3]}:${e[4]}`);
   }
-  const outs = new Set(tracked.outputs);
   const head: Omit<StampHead, 'count'> = {
     v: VERSION,
     key,
@@ -550,7 +561,9 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
     ...(more.log ? { logLines: more.log.lines, live: more.log.live, strings: more.log.strings } : {}),
     ...(more.moduleHash !== undefined ? { moduleHash: more.moduleHash } : {}),
   };
-  writeFileAtomic(path.join(stateDir, STAMP_FILE), stampText(head, paths.map((p, i) => ({ kind: outs.has(p) ? 'o' : 'i', sig: sigs[i]!, path: p }))));
+  const outs = from ? undefined : new Set(tracked.outputs);
+  const kinds = from ? from.kinds : paths.map((p) => (outs!.has(p) ? 'o' : 'i'));
+  writeFileAtomic(path.join(stateDir, STAMP_FILE), textOf(head, paths, kinds, sigs));
   return true;
 }
 
