@@ -287,7 +287,7 @@ async function planBuild(opts: CliOptions, artifacts: ArtifactSettings, narrowin
     if (check && share > 0 && !narrowing.off) {
       reached = reach(opts.root, stamp, check.movedAt, share);
       // Commands only: the targets it needs are stored with the stamp, and the module need not run.
-      const stored = typeof reached === 'string' ? reached : storedAt(stateDir, reached);
+      const stored = typeof reached === 'string' ? reached : storedAt(reached);
       const n = typeof reached === 'string' || typeof stored === 'string' ? undefined : narrowedGraph(reached, stored);
       if (typeof n === 'object' && stamp.head.moduleHash !== undefined) return narrowedPlan(n, stamp, check, { moduleHash: stamp.head.moduleHash, moduleFiles: [] }, skipped, standing);
     }

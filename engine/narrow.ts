@@ -28,12 +28,12 @@ import type { StatEntry } from './hash.ts';
 import type { TargetHistory } from './state.ts';
 
 /**
- * The shape of the goals' targets as the stamp keeps it, in two parts joined by `#`. First, per
+ * The shape of the goals' targets as the outline keeps it (below), in two parts joined by `#`. First, per
  * target of the goals in dependency order, `[a]<spec>|<deps>|<dependents>`: `a` for an alias, the
  * position of its spec in the module's export, and the targets it waits for and that wait for it,
  * as positions in this list. Second, per path record of the stamp, the targets that read or write
- * it. `;` between entries, `,` within a list. One string in the stamp's JSON head: a no-op parses
- * it as one string, and a narrowed build decodes only the entries a change reaches.
+ * it. `;` between entries, `,` within a list: a narrowed build decodes only the entries a change
+ * reaches.
  */
 export function encodeShape(g: Graph, closure: Set<string>, pathIndex: Map<string, number>): string | undefined {
   const whole = closure.size === g.targets.length;
@@ -107,6 +107,7 @@ export interface Narrowed {
 /** What a change reaches, by the stamp's shape: the targets to decide and those their graph needs. */
 export interface Reach {
   stamp: StampFile;
+  outline: Outline;
   shape: Shape;
   /** The targets the change reaches (positions in the shape). */
   hit: Set<number>;
@@ -124,11 +125,12 @@ type Entry = NonNullable<ReturnType<typeof entry>>;
  */
 export function reach(root: string, stamp: StampFile, moved: number[], share: number): Reach | string {
   const head = stamp.head;
-  if (typeof head.shape !== 'string') return 'the stamp keeps no shape of the graph';
   if (head.dirs.length) return 'glob inputs';
-  const shape = splitShape(head.shape);
+  const outline = readOutline(path.dirname(stamp.file), head.key);
+  if (typeof outline === 'string') return outline;
+  const shape = outline.shape;
   const fields = fieldsOf(stamp);
-  if (!shape || !fields || shape.touch.length !== head.count) return 'the stamp is damaged';
+  if (!fields || shape.touch.length !== head.count) return 'the stamp is damaged';
   const entries = new Map<number, Entry>();
   const at = (i: number) => {
     let e = entries.get(i);
@@ -172,7 +174,7 @@ export function reach(root: string, stamp: StampFile, moved: number[], share: nu
   // which appends a start and an end per target it runs, gives way to it then.
   if (head.logLines === undefined || head.live === undefined || head.strings === undefined) return 'the stamp does not count the log';
   if (head.logLines + 2 * hit.size > head.live + head.live / 4 + 100) return 'the state log is due for compaction';
-  return { stamp, shape, hit, need: [...need].sort((a, b) => a - b), entry: at };
+  return { stamp, outline, shape, hit, need: [...need].sort((a, b) => a - b), entry: at };
 }
 
 /** The needed targets from the module's export (the same specs the stamp was written from: its record stands). */
@@ -277,19 +279,28 @@ export function stampStats(stamp: StampFile, movedAt: number[], g: Graph, histor
   return out;
 }
 
-// ---- the stored targets ----
+// ---- the outline: the shape and the targets, beside the stamp ----
 //
-// A narrowed build whose targets are all commands need not run the targets module at all: the
-// validated targets of the goals are kept beside the stamp, in `settled.specs`, under the key of
-// the specs they were validated from. Its first line is that key, its second the byte offset of
-// each target's line in the rest, in the shape's order; an action's line is `null`. A full build
-// that writes a stamp writes it when its key is another (the first build after the specs
-// changed); a narrowed build reads the lines of the targets it needs.
+// `settled.outline` holds what a narrowed build needs of the graph, under the key of the specs it
+// was drawn from (engine/stamp.ts): its first line is that key, its second the shape, its third
+// the byte offset of each target's line in the rest, and then the goals' validated targets, one
+// JSON line each in the shape's order (an action's is `null`). A narrowed build whose targets are
+// all commands reads theirs and need not run the targets module at all. Apart from the stamp,
+// whose head every no-op parses, and written by a full build only when its key is another (the
+// first build after the specs changed): drawing it costs ~30 ms at 10,000 targets.
 
-const SPECS_FILE = 'settled.specs';
+const OUTLINE_FILE = 'settled.outline';
 
-/** The key the stored targets are of, from the file's first line; undefined when none. */
-function storedKey(file: string): string | undefined {
+/** The outline as read: the shape, and where each stored target lies in its bytes. */
+export interface Outline {
+  shape: Shape;
+  at: unknown[];
+  bytes: Buffer;
+  body: number;
+}
+
+/** The key the outline is of, from its first line; undefined when none. */
+function outlineKey(file: string): string | undefined {
   let fd: number | undefined;
   try {
     fd = fs.openSync(file, 'r');
@@ -304,10 +315,17 @@ function storedKey(file: string): string | undefined {
   }
 }
 
-/** After a full build wrote a stamp with this key: its goals' validated targets, unless already stored. */
-export function writeSpecs(stateDir: string, key: string, g: Graph, closure: Set<string>): void {
-  const file = path.join(stateDir, SPECS_FILE);
-  if (storedKey(file) === key) return;
+/**
+ * After a full build wrote a stamp with this key: its goals' outline, unless already drawn for
+ * it. None for a graph the shape cannot draw (glob inputs).
+ */
+export function writeOutline(stateDir: string, key: string, g: Graph, closure: Set<string>, paths: string[]): void {
+  const file = path.join(stateDir, OUTLINE_FILE);
+  if (outlineKey(file) === key) return;
+  const index = new Map<string, number>();
+  paths.forEach((p, i) => index.set(p, i));
+  const shape = encodeShape(g, closure, index);
+  if (shape === undefined) return;
   const at: number[] = [];
   let off = 0;
   const lines = goalOrder(g, closure).map((n) => {
@@ -317,36 +335,48 @@ export function writeSpecs(stateDir: string, key: string, g: Graph, closure: Set
     off += Buffer.byteLength(line) + 1;
     return line;
   });
-  writeFileAtomic(file, `${JSON.stringify(key)}\n${JSON.stringify(at)}\n${lines.join('\n')}\n`);
+  writeFileAtomic(file, `${JSON.stringify(key)}\n${JSON.stringify(shape)}\n${JSON.stringify(at)}\n${lines.join('\n')}\n`);
 }
 
-/** The needed targets as stored with the stamp's key, or why not. */
-export function storedAt(stateDir: string, r: Reach): Target[] | string {
+function readOutline(stateDir: string, key: string): Outline | string {
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(path.join(stateDir, SPECS_FILE));
+    bytes = fs.readFileSync(path.join(stateDir, OUTLINE_FILE));
   } catch {
-    return 'no stored targets';
+    return 'no outline of the graph';
   }
-  const first = bytes.indexOf(10);
-  const second = first < 0 ? -1 : bytes.indexOf(10, first + 1);
+  const ends: number[] = [];
+  for (let at = 0; ends.length < 3; at = ends[ends.length - 1]! + 1) {
+    const e = bytes.indexOf(10, at);
+    if (e < 0) return 'the outline is damaged';
+    ends.push(e);
+  }
   try {
-    if (second < 0 || JSON.parse(bytes.toString('utf8', 0, first)) !== r.stamp.head.key) return 'the stored targets are of other specs';
-    const at = JSON.parse(bytes.toString('utf8', first + 1, second)) as unknown;
-    if (!Array.isArray(at) || at.length !== r.shape.targets.length) return 'the stored targets are damaged';
-    const body = second + 1;
+    if (JSON.parse(bytes.toString('utf8', 0, ends[0])) !== key) return 'the outline is of other specs';
+    const shape = splitShape(JSON.parse(bytes.toString('utf8', ends[0]! + 1, ends[1])) as string);
+    const at = JSON.parse(bytes.toString('utf8', ends[1]! + 1, ends[2])) as unknown;
+    if (!shape || !Array.isArray(at) || at.length !== shape.targets.length) return 'the outline is damaged';
+    return { shape, at, bytes, body: ends[2]! + 1 };
+  } catch {
+    return 'the outline is damaged';
+  }
+}
+
+/** The needed targets as the outline stores them, or why not. */
+export function storedAt(r: Reach): Target[] | string {
+  const { at, bytes, body } = r.outline;
+  try {
     const out: Target[] = [];
     for (const i of r.need) {
       const start = body + (at[i] as number);
-      const end = bytes.indexOf(10, start);
-      const t = JSON.parse(bytes.toString('utf8', start, end)) as Target | null;
+      const t = JSON.parse(bytes.toString('utf8', start, bytes.indexOf(10, start))) as Target | null;
       if (t === null) return 'an action is among them';
-      if (!isStored(t)) return 'the stored targets are damaged';
+      if (!isStored(t)) return 'the outline is damaged';
       out.push(t);
     }
     return out;
   } catch {
-    return 'the stored targets are damaged';
+    return 'the outline is damaged';
   }
 }
 
@@ -384,5 +414,5 @@ export function trackedOf(s: StampFile, movedAt: number[]): Tracked | undefined 
     if (f[3 * i] === 'o') outputs.push(f[3 * i + 2]!);
   }
   for (const i of movedAt) sigs[i] = undefined;
-  return { paths, outputs, guarded: s.head.guarded, names: s.head.names, targets: s.head.targets, globs: [], ...(s.head.shape !== undefined ? { shape: s.head.shape } : {}), from: { kinds, sigs } };
+  return { paths, outputs, guarded: s.head.guarded, names: s.head.names, targets: s.head.targets, globs: [], from: { kinds, sigs } };
 }

@@ -13,7 +13,7 @@ import { newBuildId } from './cli.ts';
 import { Artifacts, artifactSettings, type ArtifactSettings } from './artifacts.ts';
 import type { ModuleRecord } from './module-record.ts';
 import { checkStamp, knownFresh, removeStamp, stampUnchanged, trackedScope, writeStamp, type StampCheck, type StampFile } from './stamp.ts';
-import { stampStats, trackedOf, writeSpecs } from './narrow.ts';
+import { stampStats, trackedOf, writeOutline } from './narrow.ts';
 import type { BuildResult } from './builder.ts';
 import { PREFETCH_MIN_PATHS, StatPrefetch } from './prefetch.ts';
 
@@ -206,7 +206,7 @@ export async function runBuild(o: SessionOptions): Promise<number | 'stale'> {
         const live = counts.live ?? head?.live;
         const stamped = !!tracked && writeStamp(state.dir, disk, hasher, o.stampKey!, o.goals, tracked, { carried: prior?.carried(), modules: o.moduleRecords, moduleHash: o.loaded.moduleHash, ...(live !== undefined ? { log: { lines: counts.lines, live, strings: counts.strings } } : {}) });
         // The goals' targets for narrowed builds that need not run the module (unchanged by a narrowed one).
-        if (stamped && !narrowed && tracked.shape !== undefined) writeSpecs(state.dir, o.stampKey!, o.loaded.graph, o.closure);
+        if (stamped && !narrowed) writeOutline(state.dir, o.stampKey!, o.loaded.graph, o.closure, tracked.paths);
       } catch (e) {
         o.emit({ type: 'warning', message: `could not rewrite the build state in ${state.dir}: ${(e as Error).message}; the records of this build are kept` });
       }

@@ -37,7 +37,6 @@ import { hashFileBytes, MISSING, racy, sameList, type Hasher } from './hash.ts';
 import { isGlob } from './spec.ts';
 import { LOG } from './state.ts';
 import type { ModuleRecord } from './module-record.ts';
-import { encodeShape } from './narrow.ts';
 
 const VERSION = 8;
 export const STAMP_FILE = 'settled.stamp';
@@ -78,8 +77,6 @@ export interface StampHead extends SettledAnswer {
   guards: string;
   /** What the targets module's evaluation read, one record per runtime (engine/module-record.ts): while one holds, the key is this one. */
   modules?: ModuleRecord[];
-  /** The goals' graph in outline (engine/narrow.ts): absent when it cannot be drawn (glob inputs). */
-  shape?: string;
   /** Record lines in the state log, and how many of them were live at the last full build: a narrowed build reads only some, and leaves compaction to a full one. */
   logLines?: number;
   live?: number;
@@ -240,8 +237,6 @@ export interface Tracked extends Omit<SettledAnswer, 'goals'> {
   guarded: string[];
   /** Glob inputs, the fixed directory each is matched under, and how deep below it (undefined: any). */
   globs: Array<{ pattern: string; base: string; depth: number | undefined }>;
-  /** The goals' graph in outline (engine/narrow.ts). */
-  shape?: string;
   /**
    * Read back from the stamp a narrowed build checked (engine/narrow.ts): each path's kind and,
    * unless it moved, its signature, in the order of `paths`. They stand for `carried`.
@@ -272,7 +267,7 @@ export function globBase(pattern: string): { base: string; depth: number | undef
 
 /** The paths a stamp of these goals watches, or undefined when they cannot be stamped (directories, globs from the root). */
 export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefined {
-  const seen = new Map<string, number>();
+  const seen = new Set<string>();
   const paths: string[] = [];
   const guarded = new Set<string>();
   const names: string[] = [];
@@ -280,7 +275,7 @@ export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefine
   const globs = new Map<string, { base: string; depth: number | undefined }>();
   const track = (p: string) => {
     if (!seen.has(p)) {
-      seen.set(p, paths.length);
+      seen.add(p);
       paths.push(p);
     }
   };
@@ -308,8 +303,7 @@ export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefine
       guard(t.log);
     }
   }
-  const shape = globs.size ? undefined : encodeShape(g, closure, seen);
-  return { paths, outputs, guarded: [...guarded].sort(), names, targets: closure.size, globs: [...globs].map(([pattern, where]) => ({ pattern, ...where })), ...(shape !== undefined ? { shape } : {}) };
+  return { paths, outputs, guarded: [...guarded].sort(), names, targets: closure.size, globs: [...globs].map(([pattern, where]) => ({ pattern, ...where })) };
 }
 
 function sigOf(st: FileStat | undefined): string {
@@ -559,7 +553,6 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
     targets: tracked.targets,
     names: tracked.names,
     ...(modules?.length ? { modules } : {}),
-    ...(tracked.shape !== undefined ? { shape: tracked.shape } : {}),
     ...(more.log ? { logLines: more.log.lines, live: more.log.live, strings: more.log.strings } : {}),
     ...(more.moduleHash !== undefined ? { moduleHash: more.moduleHash } : {}),
   };

@@ -102,7 +102,7 @@ test('an edit is narrowed: exactly what it reaches runs, and the build reads as 
   assert.is(read(root, 'out/m5'), 'source 5\nedited 0\n');
   // The same records: the narrowed build appended only its targets', and kept every other one.
   assert.equal(successes(root), successes(whole));
-  // Its stamp answers the next no-op, and keeps the shape: the next edit is narrowed again.
+  // Its stamp answers the next no-op, and the outline stands: the next edit is narrowed again.
   const again = cli(root);
   assert.ok(endOf(again)?.settled, JSON.stringify(endOf(again)));
   write(root, 'src/s3.txt', 'edited 3\n');
@@ -144,17 +144,28 @@ test('what the shape cannot speak for is decided by the whole graph, with the re
 });
 
 test('an action the change reaches is not narrowed: its ctx.outcomes() reports on every target', () => {
-  const root = project(`specs.push({ outputs: ['out/count'], inputs: ['out/m0'], run: (ctx) => ctx.writeFile('out/count', String(ctx.outcomes().length)) });`);
+  const root = project(`specs.push({ outputs: ['out/count'], inputs: ['out/m0'], run: (ctx) => ctx.writeFile('out/count', String(ctx.outcomes().length)) });
+specs.push({ outputs: ['out/final'], inputs: ['out/count', 'src/s4.txt'], run: 'cat out/count src/s4.txt > out/final' });`);
   settle(root);
   write(root, 'src/s0.txt', 'edited\n');
   const r = cli(root);
   assert.is(r.code, 0, r.stderr);
   assert.is(startOf(r)?.narrowed, "no: 'out/count' is an action (its ctx.outcomes() reports on every target)");
-  assert.is(read(root, 'out/count'), String(TARGETS + 1));
-  // An edit it does not reach is narrowed.
+  assert.is(read(root, 'out/count'), String(TARGETS + 2));
+  // An edit it does not reach is narrowed, without running the module (the outline has them all).
   write(root, 'src/s3.txt', 'edited\n');
   const other = cli(root);
-  assert.is(startOf(other)?.narrowed, `5 of ${TARGETS + 1} targets to decide`);
+  assert.is(startOf(other)?.narrowed, `5 of ${TARGETS + 2} targets to decide`);
+  assert.is(startOf(other)?.module, 'skipped: nothing it read has changed');
+  // One that reaches a command reading the action's output: the action is in its graph, fresh, and
+  // not stored: the module runs for it, and the build is narrowed all the same.
+  write(root, 'src/s4.txt', 'edited\n');
+  const near = cli(root);
+  assert.is(near.code, 0, near.stderr);
+  assert.is(startOf(near)?.narrowed, `6 of ${TARGETS + 2} targets to decide`);
+  assert.is(startOf(near)?.module, 'run for its targets; its record stands');
+  assert.equal(started(near), ['out/c4_0', 'out/c4_1', 'out/c4_2', 'out/final', 'out/m3', 'out/m4']);
+  assert.is(read(root, 'out/final'), `${TARGETS + 2}edited\n`);
 });
 
 test('the log: a narrowed build reads some records and never compacts it; a full build does once it is due', () => {
@@ -255,13 +266,13 @@ test('a narrowed session whose stamp moved after the check changes nothing and s
   assert.is(read(root, 'out/c0_0'), 'edited\n');
 });
 
-test('a graph with glob inputs keeps no shape', () => {
+test('a graph with glob inputs has no outline', () => {
   const root = project(`specs.push({ outputs: ['out/all'], inputs: ['src/*.txt'], run: 'cat src/*.txt > out/all' });`);
   // Past the racy window of src/, which the stamp watches for the glob.
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
   settle(root);
-  assert.is(readStamp(path.join(root, '.hubmake'))!.head.shape, undefined);
   assert.ok(readStamp(path.join(root, '.hubmake'))!.head.dirs.length > 0);
+  assert.not.ok(fs.existsSync(path.join(root, '.hubmake/settled.outline')));
 });
 
 test.run();
