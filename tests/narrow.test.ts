@@ -143,6 +143,23 @@ test('what the shape cannot speak for is decided by the whole graph, with the re
   assert.equal(started(allowed), started(wide));
 });
 
+test("a target that keeps its outputs (rebuild: 'missing') leaves no stamp, so no narrowed build trusts its old record", () => {
+  const root = project(`specs.push({ outputs: ['out/kept'], inputs: ['src/s1.txt', 'src/s2.txt'], rebuild: 'missing', run: 'cat src/s1.txt src/s2.txt > out/kept' });`);
+  settle(root);
+  write(root, 'src/s1.txt', 'edited 1\n');
+  const first = cli(root);
+  assert.is(first.code, 0, first.stderr);
+  assert.match(String(startOf(first)?.narrowed), /^\d+ of 25 targets to decide$/);
+  assert.ok(decisions(first).includes('out/kept keep'), decisions(first).join('\n'));
+  // Its record still holds the first content of src/s1.txt: the build wrote no stamp, and the next
+  // one decides with the whole graph, seeing src/s1.txt differ from that record.
+  assert.is(readStamp(path.join(root, '.hubmake')), undefined);
+  write(root, 'src/s2.txt', 'edited 2\n');
+  const next = cli(root, { HUBMAKE_NARROW: '1' });
+  assert.is(startOf(next)?.narrowed, undefined);
+  assert.match(JSON.stringify(next.events.find((e) => e.type === 'decision' && e.target === 'out/kept')), /src\/s1\.txt.*src\/s2\.txt/);
+});
+
 test('an action the change reaches is not narrowed: its ctx.outcomes() reports on every target', () => {
   const root = project(`specs.push({ outputs: ['out/count'], inputs: ['out/m0'], run: (ctx) => ctx.writeFile('out/count', String(ctx.outcomes().length)) });
 specs.push({ outputs: ['out/final'], inputs: ['out/count', 'src/s4.txt'], run: 'cat out/count src/s4.txt > out/final' });`);
@@ -223,6 +240,8 @@ test('a partial load of the state: the same records for its targets; new strings
   assert.equal(after.history.get('out/c5_2')!.ok, okOf('out/c5_2'));
   for (const [n, h] of full.history) if (n !== 'out/m0') assert.equal(after.history.get(n), h, n);
   assert.equal(after.warnings, []);
+  const numbers = read(root, '.hubmake/log.jsonl').split('\n').filter((l) => l.startsWith('["s",')).map((l) => (JSON.parse(l) as number[])[1]);
+  assert.is(new Set(numbers).size, numbers.length, 'no string number defined twice');
   // A string number defined again after its use (a write that failed half-way): read whole.
   const log = read(root, '.hubmake/log.jsonl');
   const number = (JSON.parse(log.split('\n').find((l) => l.startsWith('["o","out/c3_0"'))!) as number[])[2]!;
