@@ -125,7 +125,8 @@ class Builder {
     for (const n of this.o.closure) if (!this.o.graph.byName.get(n)!.alias) runnable++;
     const outside = this.o.outside;
     const start: BuildEvent = { type: 'build-start', buildId: this.o.buildId, goals: this.o.goals, targets: this.o.closure.size + (outside?.targets ?? 0), runnable: runnable + (outside?.fresh.length ?? 0), jobs: this.sched.jobs, dryRun: this.o.dryRun };
-    if (this.o.knownFresh) start.vouched = this.o.knownFresh.size + (outside?.fresh.length ?? 0);
+    // Every target outside a narrowed build's graph is fresh by the stamp's word, aliases included.
+    if (this.o.knownFresh) start.vouched = this.o.knownFresh.size + (outside?.targets ?? 0);
     if (this.o.probed !== undefined) start.probed = this.o.probed;
     if (this.o.module !== undefined) start.module = this.o.module;
     if (this.o.narrowed !== undefined) start.narrowed = this.o.narrowed;

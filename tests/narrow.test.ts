@@ -120,6 +120,18 @@ test('an edit is narrowed: exactly what it reaches runs, and the build reads as 
   assert.is(read(root, 'out/c4_1'), 'source 4\n');
 });
 
+test('the targets the stamp vouches for are counted as a build of the whole graph counts them, aliases included', () => {
+  const root = project(`specs.push({ name: 'three', deps: ['out/m3'] });`);
+  settle(root);
+  write(root, 'src/s0.txt', 'edited 0\n');
+  const n = cli(root);
+  assert.is(startOf(n)?.narrowed, `5 of ${TARGETS + 1} targets to decide`);
+  // All but the five it reaches: the alias too (a build of the whole graph: knownFresh).
+  assert.is(startOf(n)?.vouched, TARGETS + 1 - 5);
+  assert.is(startOf(n)?.targets, TARGETS + 1);
+  assert.is(startOf(n)?.runnable, TARGETS);
+});
+
 test('what the shape cannot speak for is decided by the whole graph, with the reason', () => {
   const root = project();
   settle(root);
