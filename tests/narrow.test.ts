@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cli as runCli, read, started, tempRoot, write, type CliResult } from './lib/cli.ts';
+import { spawn } from 'node:child_process';
+import { REPO, cli as runCli, cliAsync, parseEvents, read, started, tempRoot, write, type CliResult } from './lib/cli.ts';
 import { readStamp, checkStamp } from '../engine/stamp.ts';
 import { narrowedGraph, reach, validatedAt } from '../engine/narrow.ts';
 import { runBuild } from '../engine/session.ts';
@@ -295,6 +296,38 @@ test('a narrowed session whose stamp moved after the check changes nothing and s
   const r = cli(root);
   assert.is(startOf(r)?.narrowed, `5 of ${TARGETS} targets to decide`);
   assert.is(read(root, 'out/c0_0'), 'edited\n');
+});
+
+test('through the command line: a narrowed build that had to wait for the lock plans again with the whole graph', async () => {
+  const root = project();
+  settle(root);
+  write(root, 'src/s0.txt', 'edited\n');
+  // Another process holds the build lock for a while (as a build would), changing nothing.
+  const holder = spawn(process.execPath, ['--import', 'tsx', '-e', `
+    const { Lock } = await import(${JSON.stringify(path.join(REPO, 'engine/lock.ts'))});
+    const lock = new Lock(${JSON.stringify(path.join(root, '.hubmake'))});
+    await lock.acquire(() => {});
+    process.stdout.write('held\\n');
+    setTimeout(() => { lock.release(); process.exit(0); }, 1500);
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((res) => holder.stdout!.once('data', () => res()));
+  const r = await new Promise<CliResult>((res) => {
+    const c = cliAsync(root, ['--json'], ENV);
+    let out = '';
+    let err = '';
+    c.stdout!.on('data', (d) => (out += d));
+    c.stderr!.on('data', (d) => (err += d));
+    c.on('close', (code) => res({ code, stdout: out, stderr: err, events: parseEvents(out) }));
+  });
+  assert.is(r.code, 0, r.stderr);
+  assert.ok(r.events.some((e) => e.type === 'lock-wait'), 'it waited');
+  const starts = r.events.filter((e) => e.type === 'build-start');
+  assert.is(starts.length, 1, 'one build, planned again after the wait');
+  assert.is((starts[0] as { narrowed?: string }).narrowed, undefined);
+  assert.equal(started(r), ['out/c0_0', 'out/c0_1', 'out/c0_2', 'out/m0', 'out/m5']);
+  assert.is(read(root, 'out/m5'), 'source 5\nedited\n');
+  // And the stamp it wrote answers the next build.
+  assert.ok(endOf(cli(root))?.settled);
 });
 
 test('a graph with glob inputs has no outline', () => {
