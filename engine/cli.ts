@@ -244,13 +244,19 @@ async function mainWith(argv: string[], signal: AbortSignal | undefined, interru
     if (opts.json && e instanceof DeclarationError) emit({ type: 'error', diagnostics: e.diagnostics });
     return declarationExit(e);
   };
-  let plan: Plan;
-  try {
-    plan = await planBuild(opts, artifacts);
-  } catch (e) {
-    return failed(e);
+  for (const narrowing of [true, false]) {
+    let plan: Plan;
+    try {
+      plan = await planBuild(opts, artifacts, { off: !narrowing });
+    } catch (e) {
+      return failed(e);
+    }
+    const code = await runPlan(opts, emit, artifacts, signal, interrupted, plan);
+    // A narrowed build found, once it held the lock, that another build had been at work: it
+    // changed nothing, and the build is planned again with the whole graph.
+    if (code !== 'stale') return code;
   }
-  return runPlan(opts, emit, artifacts, signal, interrupted, plan);
+  return 1; // unreachable: a plan that is not narrowed never comes back stale
 }
 
 /**
@@ -374,6 +380,18 @@ type Plan =
   | { settled: SettledAnswer; probed?: number; replay?: ModuleRecord; module?: string }
   | { loaded: Loaded; goals: { goals: string[]; closure: Set<string> }; key: string | undefined; check: StampCheck | undefined; records: ModuleRecord[]; note: string | undefined; narrowed?: SessionOptions['narrowed']; narrowNote?: string; replay?: ModuleRecord };
 
+/** Emits through `emit`, printing what the module printed once, just before the build starts. */
+function replayingFirst(emit: (e: BuildEvent) => void, record: ModuleRecord): (e: BuildEvent) => void {
+  let done = false;
+  return (e) => {
+    if (!done && e.type === 'build-start') {
+      done = true;
+      replayOutput(record);
+    }
+    emit(e);
+  };
+}
+
 /** HUBMAKE_NARROW: off, or the largest share of the goals' targets a narrowed build may decide (default a half). */
 function narrowShare(v: string | undefined): number {
   if (v === 'off') return 0;
@@ -382,7 +400,7 @@ function narrowShare(v: string | undefined): number {
 }
 
 /** Lists, draws, restores, watches or builds, as the options say. */
-async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifacts: ArtifactSettings, signal: AbortSignal | undefined, interrupted: () => NodeJS.Signals | undefined, plan: Plan): Promise<number> {
+async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifacts: ArtifactSettings, signal: AbortSignal | undefined, interrupted: () => NodeJS.Signals | undefined, plan: Plan): Promise<number | 'stale'> {
   if ('loaded' in plan) {
     const g = plan.loaded.graph;
     if (opts.list) {
@@ -411,9 +429,11 @@ async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifact
   // Loaded only when used: a build in a pipe or CI never pays for the live view or watch lines.
   const live = opts.json || opts.dryRun || opts.status || !isTerminal() ? undefined : (await import('./report/live.ts')).liveReporter({ tty: { write: (s) => process.stdout.write(s), columns: () => process.stdout.columns ?? 80 }, explain: opts.explain });
   const shown = live?.emit ?? (opts.json || !opts.watch ? emit : withWatchLines(emit, (await import('./report/watch-lines.ts')).watchLines));
-  const buildEmit = process.env.HUBMAKE_TIMING ? withMetrics(shown, (l) => process.stderr.write(l)) : shown;
-  // What the module printed when it ran, as if it had run.
-  if (plan.replay) replayOutput(plan.replay);
+  const metered = process.env.HUBMAKE_TIMING ? withMetrics(shown, (l) => process.stderr.write(l)) : shown;
+  // What the module printed when it ran, as if it had run: before the build starts (not before a
+  // narrowed build that comes back stale: the module then runs, and prints it itself).
+  const replay = plan.replay;
+  const buildEmit = replay ? replayingFirst(metered, replay) : metered;
   if ('settled' in plan) {
     emitSettled(plan.settled, opts.jobs, buildEmit, plan.probed, plan.module);
     live?.close();
@@ -466,8 +486,6 @@ async function runPlan(opts: CliOptions, emit: (e: BuildEvent) => void, artifact
     artifacts,
   });
   live?.close();
-  // Another build got the lock first, or the stamp moved: nothing was changed; plan with the whole graph.
-  if (code === 'stale') return runPlan(opts, emit, artifacts, signal, interrupted, await planBuild(opts, artifacts, { off: true }));
   if (opts.status) {
     const c = new Artifacts(opts.root, path.join(opts.root, STATE_DIR), artifacts).stats();
     stdio.out(`cache   ${c.entries} entr${c.entries === 1 ? 'y' : 'ies'}, ${formatBytes(c.bytes)} in ${c.dir}${artifacts.limit !== undefined ? ` (limit ${formatBytes(artifacts.limit)})` : ''}${artifacts.cache ? '' : ' (not used: --no-cache)'}`);

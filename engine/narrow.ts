@@ -7,17 +7,20 @@
 // a 10,000-target graph in ~60 ms; deciding through the whole graph here cost ~300 (validating
 // every spec, building the graph, reading every record of the state log, walking every target).
 //
-// So the stamp keeps the graph's shape: per target of the goals, in dependency order, its spec's
-// position in the module's export, its dependencies, and its inputs and outputs as numbers of the
-// stamp's path records. From it and the moved paths come the affected targets, and the graph the
-// build needs is theirs and their direct dependencies' (whose outputs they read; fresh by the
-// stamp's word): only those specs are validated, only their records read. Every other target of
-// the goals is fresh, and reported as such.
+// So a full build that writes a stamp also draws the goals' outline (below): per target, in
+// dependency order, its spec's position in the module's export, what it waits for and what waits
+// for it; per path of the stamp, the targets that read or write it; and each target as validated.
+// From it and the moved paths come the targets the change reaches, and the graph the build needs:
+// theirs and their direct dependencies' (whose outputs they read; fresh by the stamp's word), taken
+// from the outline, or validated from the module's export when an action is among them. The
+// session then reads only their records (state.ts), takes their stat entries from the stamp
+// (stampStats), and the builder reports every other target of the goals fresh.
 //
-// Whatever the shape cannot speak for is decided by the whole graph, as before: a graph with glob
-// inputs (stamp.ts never names moved paths for one), a moved input that is no longer a file (a
-// missing or directory input is a declaration matter), an action among the affected targets (its
-// ctx.outcomes() reports on every target), and a change that reaches most of the graph.
+// Whatever the outline cannot speak for is decided by the whole graph, as before: a graph with
+// glob inputs (stamp.ts never names moved paths for one), a moved input that is no longer a file
+// (a missing or directory input is a declaration matter), an action among the affected targets
+// (its ctx.outcomes() reports on every target), a change that reaches most of the graph, and a
+// state log due for compaction.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Graph } from './graph.ts';
@@ -35,7 +38,7 @@ import type { TargetHistory } from './state.ts';
  * it. `;` between entries, `,` within a list: a narrowed build decodes only the entries a change
  * reaches.
  */
-export function encodeShape(g: Graph, closure: Set<string>, pathIndex: Map<string, number>): string | undefined {
+function encodeShape(g: Graph, closure: Set<string>, pathIndex: Map<string, number>): string | undefined {
   const whole = closure.size === g.targets.length;
   const specOf = new Map<string, number>();
   g.targets.forEach((t, i) => specOf.set(t.name, i));

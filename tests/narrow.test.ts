@@ -33,6 +33,7 @@ for (let j = 0; j < N; j++) {
   specs.push({ outputs: ['out/m' + j], inputs: ['out/c' + j + '_2', next], run: 'cat out/c' + j + '_2 ' + next + ' > out/m' + j });
 }
 ${extra}
+process.stderr.write('declared ' + specs.length + ' targets\\n');
 export default specs;
 `;
 
@@ -89,6 +90,9 @@ test('an edit is narrowed: exactly what it reaches runs, and the build reads as 
   assert.is(w.code, 0, w.stderr);
   assert.is(startOf(n)?.narrowed, `5 of ${TARGETS} targets to decide`);
   assert.is(startOf(w)?.narrowed, undefined);
+  // The module was not run: what it printed is printed again, once.
+  assert.is(startOf(n)?.module, 'skipped: nothing it read has changed');
+  assert.is(n.stderr.split('declared 24 targets').length - 1, 1, n.stderr);
   assert.equal(started(n), ['out/c0_0', 'out/c0_1', 'out/c0_2', 'out/m0', 'out/m5']);
   assert.equal(started(n), started(w));
   // Every target decided once, as the whole graph decides them, and the same counts and totals.
@@ -321,6 +325,8 @@ test('through the command line: a narrowed build that had to wait for the lock p
   });
   assert.is(r.code, 0, r.stderr);
   assert.ok(r.events.some((e) => e.type === 'lock-wait'), 'it waited');
+  // What the module printed: once, though the build was planned twice (replayed, then run).
+  assert.is(r.stderr.split('declared 24 targets').length - 1, 1, r.stderr);
   const starts = r.events.filter((e) => e.type === 'build-start');
   assert.is(starts.length, 1, 'one build, planned again after the wait');
   assert.is((starts[0] as { narrowed?: string }).narrowed, undefined);
