@@ -153,7 +153,8 @@ export function reach(root: string, stamp: StampFile, moved: number[], share: nu
     // A moved input that is not a file now is for validation to judge (a missing input with no
     // producer is a declaration error; a directory input depends on what is written inside it).
     if (fields[3 * k] === 'i' && !isFile(path.join(root, p))) return `'${p}' is no longer a file`;
-    stack.push(...list(shape.touch[k]));
+    // One by one: a path every target reads lists them all, too many for one call's arguments.
+    for (const i of list(shape.touch[k])) stack.push(i);
   }
   const most = share * shape.targets.length;
   const need = new Set<number>();
@@ -163,7 +164,7 @@ export function reach(root: string, stamp: StampFile, moved: number[], share: nu
       if (hit.has(i)) continue;
       hit.add(i);
       if (hit.size > most) return `it reaches more than ${Math.floor(most)} of ${shape.targets.length} targets`;
-      stack.push(...at(i).dependents);
+      for (const d of at(i).dependents) stack.push(d);
     }
     for (const i of hit) {
       need.add(i);

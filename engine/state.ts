@@ -392,6 +392,19 @@ function parseLog(text: string, table: StringTable, onRecord: (r: Rec) => void, 
  * defined more than once (after a write that failed half-way): the whole log is read then.
  */
 function parseLogSome(bytes: Buffer, table: StringTable, onRecord: (r: Rec) => void, memo: HashMemo, names: Iterable<string>): boolean {
+  // An alternation of thousands of names compiles slowly, and past some size not at all.
+  if ([...names].length > SOME_MAX) return false;
+  try {
+    return scanLogSome(bytes, table, onRecord, memo, names);
+  } catch {
+    return false; // a regular expression too large for the engine: the whole log is read
+  }
+}
+
+/** The most targets whose records are looked for by name: past it, a narrowed build reads the whole log. */
+const SOME_MAX = 2000;
+
+function scanLogSome(bytes: Buffer, table: StringTable, onRecord: (r: Rec) => void, memo: HashMemo, names: Iterable<string>): boolean {
   const text = bytes.toString('latin1');
   const alt = (xs: Iterable<string>) => [...xs].map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
   const lines = (re: RegExp) => [...text.matchAll(re)].map((m) => bytes.toString('utf8', m.index, m.index + m[0].length));

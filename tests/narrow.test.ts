@@ -259,6 +259,11 @@ test('a partial load of the state: the same records for its targets; new strings
   assert.equal(after.warnings, []);
   const numbers = read(root, '.hubmake/log.jsonl').split('\n').filter((l) => l.startsWith('["s",')).map((l) => (JSON.parse(l) as number[])[1]);
   assert.is(new Set(numbers).size, numbers.length, 'no string number defined twice');
+  // Records looked for by more names than a regular expression should hold: the whole log is read.
+  const many = new StateStore(root);
+  many.load({ names: ['out/m0', ...Array.from({ length: 2500 }, (_, i) => `no such target ${i}`)], ...known });
+  assert.is(many.history.size, TARGETS);
+  assert.type(many.counts().live, 'number');
   // A string number defined again after its use (a write that failed half-way): read whole.
   const log = read(root, '.hubmake/log.jsonl');
   const number = (JSON.parse(log.split('\n').find((l) => l.startsWith('["o","out/c3_0"'))!) as number[])[2]!;
