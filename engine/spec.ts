@@ -51,29 +51,23 @@ export function validateSpecs(exported: unknown, root: string): Target[] {
       hint: 'write `export default [{ outputs: [...], run: "..." }]`',
     });
   }
-  const errors: Diagnostic[] = [];
-  const targets: Target[] = [];
-  const guard = new WriteGuard(root);
-  exported.forEach((raw, i) => {
-    const t = validateOne(raw, i, errors, guard);
-    if (t) targets.push(t);
-  });
-  if (errors.length) throw new DeclarationError(errors);
-  return targets;
+  return validateAt(exported, undefined, root);
 }
 
 /**
- * Only the specs at these positions of an export validated as a whole before (engine/narrow.ts):
- * the same targets validateSpecs gives for them.
+ * The specs at these positions of an export (those a narrowed build needs of an export validated
+ * as a whole before: engine/narrow.ts), or all of them (validateSpecs; holes are skipped).
  */
-export function validateAt(exported: unknown[], at: number[], root: string): Target[] {
+export function validateAt(exported: unknown[], at: number[] | undefined, root: string): Target[] {
   const errors: Diagnostic[] = [];
   const targets: Target[] = [];
   const guard = new WriteGuard(root);
-  for (const i of at) {
-    const t = validateOne(exported[i], i, errors, guard);
+  const one = (raw: unknown, i: number) => {
+    const t = validateOne(raw, i, errors, guard);
     if (t) targets.push(t);
-  }
+  };
+  if (at) for (const i of at) one(exported[i], i);
+  else exported.forEach(one);
   if (errors.length) throw new DeclarationError(errors);
   return targets;
 }
