@@ -107,10 +107,6 @@ export class Disk {
 }
 
 /**
- * The one atomic write of the engine (outputs of actions, the state log, the stat cache, cache
- * entries and manifests): a temp file in the same directory, then a rename.
- */
-/**
  * A stat's signature, `dev:ino:size:mtimeNs:ctimeNs`: any rewrite (rename) or append changes it.
  * The stamp's own and the state log's (engine/stamp.ts, whose probe compares it with its fstat),
  * and a module file's (engine/module-record.ts).
@@ -119,6 +115,34 @@ export function statSig(st: fs.BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
+/**
+ * The first line of an open file, read in pieces until its newline, and where the rest starts;
+ * undefined when it has none. The stamp's head and the outline's key (a big file whose first
+ * line is all a build may need of it).
+ */
+export function firstLine(fd: number, size: number): { text: string; at: number } | undefined {
+  const chunks: Buffer[] = [];
+  let read = 0;
+  for (let step = 64 << 10; read < size; step *= 2) {
+    const buf = Buffer.allocUnsafe(Math.min(step, size - read));
+    const n = fs.readSync(fd, buf, 0, buf.length, read);
+    if (n <= 0) break;
+    const piece = buf.subarray(0, n);
+    const nl = piece.indexOf(10);
+    if (nl >= 0) {
+      chunks.push(piece.subarray(0, nl));
+      return { text: Buffer.concat(chunks).toString('utf8'), at: read + nl + 1 };
+    }
+    chunks.push(piece);
+    read += n;
+  }
+  return undefined;
+}
+
+/**
+ * The one atomic write of the engine (outputs of actions, the state log, the stat cache, cache
+ * entries and manifests): a temp file in the same directory, then a rename.
+ */
 export function writeFileAtomic(abs: string, data: string | Uint8Array): void {
   const tmp = `${abs}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   try {

@@ -25,8 +25,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Graph } from './graph.ts';
 import { validateAt, type Target } from './spec.ts';
-import { fieldsOf, type StampFile, type Tracked } from './stamp.ts';
-import { writeFileAtomic } from './disk.ts';
+import { entryOfSig, fieldsOf, type StampFile, type Tracked } from './stamp.ts';
+import { firstLine, writeFileAtomic } from './disk.ts';
 import type { StatEntry } from './hash.ts';
 import type { TargetHistory } from './state.ts';
 
@@ -276,9 +276,8 @@ export function stampStats(stamp: StampFile, movedAt: number[], g: Graph, histor
     const p = fields[3 * i + 2]!;
     const h = hashes.get(p);
     if (!h || moved.has(i)) continue;
-    const s = fields[3 * i + 1]!.split(':');
-    if (s.length !== 6 || s[0] !== 'f') continue;
-    out.set(p, [Number(s[1]), Number(s[2]), Number(s[3]), s[4]!, s[5]!, h, 1]);
+    const e = entryOfSig(fields[3 * i + 1]!, h);
+    if (e) out.set(p, e);
   }
   return out;
 }
@@ -309,10 +308,8 @@ function outlineKey(file: string): string | undefined {
   let fd: number | undefined;
   try {
     fd = fs.openSync(file, 'r');
-    const buf = Buffer.alloc(256);
-    const n = fs.readSync(fd, buf, 0, buf.length, 0);
-    const end = buf.subarray(0, n).indexOf(10);
-    return end > 0 ? (JSON.parse(buf.toString('utf8', 0, end)) as string) : undefined;
+    const first = firstLine(fd, fs.fstatSync(fd).size);
+    return first ? (JSON.parse(first.text) as string) : undefined;
   } catch {
     return undefined;
   } finally {

@@ -30,10 +30,10 @@
 // When what a decision reads changes, VERSION must change with it.
 import fs from 'node:fs';
 import path from 'node:path';
-import { statSig, writeFileAtomic, type Disk, type FileStat } from './disk.ts';
+import { firstLine, statSig, writeFileAtomic, type Disk, type FileStat } from './disk.ts';
 import { sha256 } from './fingerprint.ts';
 import { goalTargets, type Graph } from './graph.ts';
-import { hashFileBytes, MISSING, racy, sameList, type Hasher } from './hash.ts';
+import { hashFileBytes, MISSING, racy, sameList, type Hasher, type StatEntry } from './hash.ts';
 import { isGlob } from './spec.ts';
 import { LOG } from './state.ts';
 import type { ModuleRecord } from './module-record.ts';
@@ -309,6 +309,17 @@ export function trackedScope(g: Graph, closure: Set<string>): Tracked | undefine
   return { paths, outputs, guarded: [...guarded].sort(), names, targets: closure.size, globs: [...globs].map(([pattern, where]) => ({ pattern, ...where })) };
 }
 
+/** A file's signature from the stat cache entry it was hashed through: `f:dev:ino:size:mtimeNs:ctimeNs`. */
+function sigOfEntry(e: StatEntry): string {
+  return `f:${e[0]}:${e[1]}:${e[2]}:${e[3]}:${e[4]}`;
+}
+
+/** The stat cache entry a file's signature stands for, with its content's hash (engine/narrow.ts); undefined for any other signature. */
+export function entryOfSig(sig: string, hash: string): StatEntry | undefined {
+  const s = sig.split(':');
+  return s.length === 6 && s[0] === 'f' ? [Number(s[1]), Number(s[2]), Number(s[3]), s[4]!, s[5]!, hash, 1] : undefined;
+}
+
 function sigOf(st: FileStat | undefined): string {
   if (!st) return 'absent';
   return `${st.isFile ? 'f' : st.isDir ? 'd' : 'o'}:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
@@ -335,7 +346,6 @@ function fileSig(stateDir: string, name: string): string {
   return st ? statSig(st) : 'absent';
 }
 
-
 const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((e) => typeof e === 'string');
 
 /** The stamp on disk, or undefined when there is none of this version. Reads only. */
@@ -352,7 +362,7 @@ export function readStamp(stateDir: string): StampFile | undefined {
     const st = fs.fstatSync(fd, { bigint: true });
     if (!st.isFile()) return undefined;
     self = statSig(st);
-    const first = readHead(fd, Number(st.size));
+    const first = firstLine(fd, Number(st.size));
     if (!first) return undefined;
     at = first.at;
     head = JSON.parse(first.text) as StampHead;
@@ -382,26 +392,6 @@ export function readStamp(stateDir: string): StampFile | undefined {
     return records ?? undefined;
   };
   return ok ? { head, self, file, records: readRecords } : undefined;
-}
-
-/** The head line of a stamp file, read in pieces until its newline; undefined when it has none. */
-function readHead(fd: number, size: number): { text: string; at: number } | undefined {
-  const chunks: Buffer[] = [];
-  let read = 0;
-  for (let step = 64 << 10; read < size; step *= 2) {
-    const buf = Buffer.allocUnsafe(Math.min(step, size - read));
-    const n = fs.readSync(fd, buf, 0, buf.length, read);
-    if (n <= 0) break;
-    const piece = buf.subarray(0, n);
-    const nl = piece.indexOf(10);
-    if (nl >= 0) {
-      chunks.push(piece.subarray(0, nl));
-      return { text: Buffer.concat(chunks).toString('utf8'), at: read + nl + 1 };
-    }
-    chunks.push(piece);
-    read += n;
-  }
-  return undefined;
 }
 
 /** A stamp file's text. JSON.stringify escapes every newline inside strings: the first one ends the head. */
@@ -580,7 +570,7 @@ export function writeStamp(stateDir: string, disk: Disk, hasher: Hasher, key: st
       sigs.push(`racy:${seen.hash}`);
       continue;
     }
-    sigs.push(`f:${e[0]}:${e[1]}:${e[2]}:${e[3]}:${e[4]}`);
+    sigs.push(sigOfEntry(e));
   }
   const head: Omit<StampHead, 'count'> = {
     v: VERSION,
