@@ -74,6 +74,8 @@ type Status = TargetOutcome['status'];
 const NOT_OK: ReadonlySet<Status> = new Set(['failed', 'blocked', 'skipped']);
 /** Shared empty list: most targets have no failed dependency. Never pushed to. */
 const NONE: string[] = [];
+/** The reasons of every fresh decision event: one frozen empty list, not one per target. */
+const NO_REASONS = Object.freeze([]) as unknown as Reason[];
 
 export function build(o: BuildOptions): Promise<BuildResult> {
   return new Builder(o).run();
@@ -132,7 +134,7 @@ class Builder {
     if (this.o.narrowed !== undefined) start.narrowed = this.o.narrowed;
     this.emit(start);
     for (const w of this.o.state.warnings) this.emit({ type: 'warning', message: w });
-    for (const target of outside?.fresh ?? NONE) this.emit({ type: 'decision', target, action: 'fresh', reasons: [] });
+    for (const target of outside?.fresh ?? NONE) this.emit({ type: 'decision', target, action: 'fresh', reasons: NO_REASONS });
     return new Promise((resolve) => {
       this.done = resolve;
       this.o.signal.addEventListener('abort', () => this.pump(), { once: true });
@@ -250,7 +252,7 @@ class Builder {
       return;
     }
     if (o.knownFresh?.has(name)) {
-      this.emit({ type: 'decision', target: name, action: 'fresh', reasons: [] });
+      this.emit({ type: 'decision', target: name, action: 'fresh', reasons: NO_REASONS });
       this.settle(name, this.freshOutcome(t, o.state.history.get(name)?.ok));
       return;
     }
@@ -277,7 +279,7 @@ class Builder {
         this.willChange.add(name);
         this.emit({ type: 'decision', target: name, action: 'may-run', reasons: [], ...cmd(t) });
       } else {
-        this.emit({ type: 'decision', target: name, action: decision.action, reasons: decision.action === 'keep' ? decision.reasons : [] });
+        this.emit({ type: 'decision', target: name, action: decision.action, reasons: decision.action === 'keep' ? decision.reasons : NO_REASONS });
       }
       this.settle(name, this.freshOutcome(t, rec, decision.action === 'keep' ? 'kept' : 'fresh'));
       return;

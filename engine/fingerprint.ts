@@ -59,18 +59,26 @@ export function computeFingerprint(t: Target, hasher: Hasher, env: NodeJS.Proces
       inputs[inp] = hasher.hashPath(inp);
     }
   }
-  const envVals: Record<string, string | null> = {};
-  for (const k of t.env) envVals[k] = env[k] ?? null;
-  const parts: FingerprintParts = { command: commandIdentity(t, moduleHash), params: t.paramsJson, env: envVals, inputs };
-  // The rebuilder compares parts; only a target that runs (cache key, job record) needs the digest,
-  // so a no-op build of 10,000 targets skips 10,000 key sorts and sha256 rounds.
-  let digest: string | undefined;
-  return {
-    parts,
-    get digest() {
-      return (digest ??= digestOf(parts));
-    },
-  };
+  let envVals: Record<string, string | null> = NO_ENV;
+  if (t.env.length) {
+    envVals = {};
+    for (const k of t.env) envVals[k] = env[k] ?? null;
+  }
+  return new LazyDigest({ command: commandIdentity(t, moduleHash), params: t.paramsJson, env: envVals, inputs });
+}
+
+/** The env part of every target that declares none: shared, so frozen (records keep it). */
+const NO_ENV: Record<string, string | null> = Object.freeze({}) as Record<string, string | null>;
+
+// The rebuilder compares parts; only a target that runs (cache key, job record) needs the digest,
+// so a no-op build of 10,000 targets skips 10,000 key sorts and sha256 rounds. A class rather
+// than an object literal with a getter: that literal costs a closure and its context per target.
+class LazyDigest implements Fingerprint {
+  private d: string | undefined;
+  constructor(readonly parts: FingerprintParts) {}
+  get digest(): string {
+    return (this.d ??= digestOf(this.parts));
+  }
 }
 
 export function digestOf(parts: FingerprintParts): string {

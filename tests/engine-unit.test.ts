@@ -17,6 +17,7 @@ import { withMetrics } from '../engine/report/metrics.ts';
 import type { BuildEvent } from '../engine/events.ts';
 import type { FingerprintParts } from '../engine/fingerprint.ts';
 import type { SuccessRecord } from '../engine/state.ts';
+import { prng } from './lib/prng.ts';
 
 const root = os.tmpdir();
 
@@ -51,6 +52,37 @@ test('decide: fresh when nothing changed; every kind of change is a named reason
   const unfinished = decide({ ...base, history: { ok: rec(parts()), unfinished: { k: 'start', t: 'a.o', b: 'B2' } }, now: parts(), outputs: { 'a.o': 'o1' } });
   assert.equal(unfinished, { action: 'run', reasons: [{ kind: 'unfinished', build: 'B2' }] });
   assert.equal(decide({ ...base, forced: true, history: { ok: rec(parts()) }, now: parts(), outputs: { 'a.o': 'o1' } }).action, 'run');
+});
+
+test('decide, property: fresh exactly when the last run succeeded whole and every output and part is as it recorded', () => {
+  // decide() answers the usual case in place, before gathering reasons: both ways must agree
+  // with this statement of what fresh means, over small domains where equal values are common.
+  const r = prng(7);
+  const map = (keys: string[], values: Array<string | null>) => {
+    const m: Record<string, string | null> = {};
+    for (const k of keys) if (r.chance(0.7)) m[k] = r.pick(values);
+    return m;
+  };
+  const same = (a: Record<string, unknown>, b: Record<string, unknown>) => Object.keys(a).length === Object.keys(b).length && Object.keys(a).every((k) => k in b && a[k] === b[k]);
+  let fresh = 0;
+  for (let i = 0; i < 5000; i++) {
+    const now = parts({ command: r.pick(['cc', 'cc -O2']), params: r.pick(['', '{"a":1}']), env: map(['E', 'F'], ['x', null]), inputs: map(['a.c', 'b.c'], ['h1', 'h2']) as Record<string, string> });
+    const old = r.chance(0.8) ? parts({ command: r.chance(0.9) ? now.command : 'cc -g', params: r.chance(0.9) ? now.params : '{"a":2}', env: r.chance(0.8) ? { ...now.env } : map(['E', 'F'], ['x', null]), inputs: r.chance(0.7) ? { ...now.inputs } : (map(['a.c', 'b.c'], ['h1', 'h2']) as Record<string, string>) }) : undefined;
+    const outputs = map(['a.o', 'b.o'], ['o1', 'missing']) as Record<string, string>;
+    const recorded = r.chance(0.8) ? { ...outputs } : (map(['a.o', 'b.o'], ['o1', 'o2']) as Record<string, string>);
+    const ok = old && rec(old, recorded);
+    if (ok && r.chance(0.1)) ok.degraded = true;
+    const history = ok || r.chance(0.3) ? { ...(ok ? { ok } : {}), ...(r.chance(0.1) ? { unfinished: { k: 'start' as const, t: 'a.o', b: 'B2' } } : {}), ...(r.chance(0.1) ? { fail: { k: 'fail' as const, t: 'a.o', b: 'B3', ms: 1, code: 1, err: 'e', cmd: 'cc' } } : {}) } : undefined;
+    const d = { policy: 'stale' as const, forced: r.chance(0.05), history, now, outputs, failedDeps: r.chance(0.05) ? ['x'] : [] };
+    const want = !d.forced && !d.failedDeps.length && !!ok && !history!.unfinished && !history!.fail && !ok.degraded
+      && Object.keys(outputs).every((p) => outputs[p] !== 'missing' && ok.out[p] === outputs[p])
+      && ok.cmd === now.command && ok.params === now.params && same(ok.env, now.env) && same(ok.in, now.inputs);
+    const got = decide(d);
+    assert.is(got.action, want ? 'fresh' : 'run', `case ${i}: ${JSON.stringify(d)}`);
+    if (got.action === 'run') assert.ok(got.reasons.length > 0, `case ${i}: a run gives its reasons`);
+    if (want) fresh++;
+  }
+  assert.ok(fresh > 500, `enough fresh cases to mean something: ${fresh}`);
 });
 
 test("decide: rebuild 'missing' keeps existing outputs whatever changed, runs only when one is absent", () => {
