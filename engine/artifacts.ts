@@ -14,8 +14,9 @@ import type { Graph } from './graph.ts';
 import { Disk } from './disk.ts';
 import { Hasher, MISSING } from './hash.ts';
 import { Lock } from './lock.ts';
-import { Preserver, sameOutputs, type Preservation } from './preserve.ts';
+import { Preserver, type Preservation } from './preserve.ts';
 import type { Target } from './spec.ts';
+import { hashAt, sameAs } from './path-hashes.ts';
 import { partsOf, StateStore, type SuccessRecord } from './state.ts';
 import { BlobError, BlobStore, blobsOf, materialize, type OutputSet } from './store.ts';
 
@@ -264,14 +265,14 @@ export async function restoreCommand(o: RestoreOptions): Promise<number> {
     const good = a.preserver.goodFor(t.name, rec);
     if (good) sources.push({ source: 'preserved', from: path.relative(o.root, a.preserver.manifestPath(t.name, 'good')), outputSet: good.outputSet });
     const entry = a.cache!.lookup(cacheKey(digestOf(partsOf(rec)), t.outputs), true);
-    if (entry && sameOutputs(entry.outputSet.outputs, rec.out)) sources.push({ source: 'cache', from: a.cacheDir, outputSet: entry.outputSet });
+    if (entry && sameAs(rec.out, entry.outputSet.outputs)) sources.push({ source: 'cache', from: a.cacheDir, outputSet: entry.outputSet });
     let done: { source: 'preserved' | 'cache'; from: string; files: number; bytes: number } | undefined;
-    if (sameOutputs(current, rec.out)) done = { source: 'preserved', from: 'the files on disk (already the recorded ones)', files: 0, bytes: 0 };
+    if (sameAs(rec.out, current)) done = { source: 'preserved', from: 'the files on disk (already the recorded ones)', files: 0, bytes: 0 };
     const problems: string[] = [];
     for (const s of sources) {
       if (done) break;
       const differing: Record<string, string> = {};
-      for (const out of t.outputs) if (current[out] !== MISSING && current[out] !== rec.out[out]) differing[out] = current[out]!;
+      for (const out of t.outputs) if (current[out] !== MISSING && current[out] !== hashAt(rec.out, out)) differing[out] = current[out]!;
       a.preserver.saveUnrecorded(t.name, differing, o.buildId);
       try {
         const r = materialize(s.source === 'cache' ? a.cache!.blobs : a.store, o.root, s.outputSet);

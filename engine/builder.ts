@@ -14,6 +14,7 @@ import type { Artifacts, CacheHit } from './artifacts.ts';
 import { BlobError } from './store.ts';
 import { Scheduler } from './schedule.ts';
 import type { Target } from './spec.ts';
+import { pathHashes } from './path-hashes.ts';
 import { comparableHistory, type StateStore, type SuccessRecord } from './state.ts';
 import type { TargetOutcome } from './types.ts';
 import path from 'node:path';
@@ -395,7 +396,7 @@ class Builder {
         }
       }
       if (error === undefined) {
-        const rec: SuccessRecord = { k: 'ok', t: name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: fp.parts.inputs, out, ms, b: o.buildId, ...job };
+        const rec: SuccessRecord = { k: 'ok', t: name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: pathHashes(fp.parts.inputs), out: pathHashes(out), ms, b: o.buildId, ...job };
         if (degraded) rec.degraded = true;
         o.state.recordSuccess(rec);
         this.ran.push(name);
@@ -463,7 +464,7 @@ class Builder {
     for (const p of t.outputs) out[p] = o.hasher.hashPath(p);
     const ms = Date.now() - t0;
     const e = hit.entry;
-    o.state.recordSuccess({ k: 'ok', t: t.name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: fp.parts.inputs, out, ms: e.ms, b: e.buildId });
+    o.state.recordSuccess({ k: 'ok', t: t.name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: pathHashes(fp.parts.inputs), out: pathHashes(out), ms: e.ms, b: e.buildId });
     this.released(t, prev);
     this.settle(t.name, this.outcome(t, 'built', { exitCode: 0, durationMs: ms, buildId: e.buildId, restoredFrom: e.buildId }));
     this.emit({ type: 'finish', target: t.name, status: 'built', durationMs: ms, exitCode: 0, restored: { buildId: e.buildId, from: hit.from, ...r } });

@@ -4,6 +4,7 @@
 import { flattenJson } from './canonical.ts';
 import type { FingerprintParts } from './fingerprint.ts';
 import { MISSING } from './hash.ts';
+import { hashAt, sameAs } from './path-hashes.ts';
 import type { SuccessRecord, TargetHistory } from './state.ts';
 import { partsOf } from './state.ts';
 
@@ -84,9 +85,9 @@ function asRecorded(h: TargetHistory | undefined, now: FingerprintParts, outputs
   if (!rec || h!.unfinished || h!.fail || rec.degraded) return false;
   for (const path in outputs) {
     const v = outputs[path];
-    if (v === MISSING || v !== rec.out[path]) return false;
+    if (v === MISSING || v !== hashAt(rec.out, path)) return false;
   }
-  return rec.cmd === now.command && rec.params === now.params && sameRecord(rec.env, now.env) && sameRecord(rec.in, now.inputs);
+  return rec.cmd === now.command && rec.params === now.params && sameRecord(rec.env, now.env) && sameAs(rec.in, now.inputs);
 }
 
 function outputReasons(rec: SuccessRecord, outputs: Record<string, string>): Reason[] {
@@ -94,7 +95,7 @@ function outputReasons(rec: SuccessRecord, outputs: Record<string, string>): Rea
   for (const path in outputs) {
     const now = outputs[path]!;
     if (now === MISSING) continue;
-    const old = rec.out[path];
+    const old = hashAt(rec.out, path);
     if (old === undefined) out.push({ kind: 'output-missing', path }); // newly declared output
     else if (old !== now) out.push({ kind: 'output-modified', path, old, now });
   }

@@ -28,6 +28,7 @@ import { validateAt, type Target } from './spec.ts';
 import { entryOfSig, fieldsOf, type StampFile, type Tracked } from './stamp.ts';
 import { firstLine, writeFileAtomic } from './disk.ts';
 import type { StatEntry } from './hash.ts';
+import { asRecord, hashAt } from './path-hashes.ts';
 import type { TargetHistory } from './state.ts';
 
 /**
@@ -256,15 +257,16 @@ export function stampStats(stamp: StampFile, movedAt: number[], g: Graph, histor
     const ok = history.get(t.name)?.ok;
     if (!ok) continue;
     for (const p of t.outputs) {
-      const h = ok.out[p];
+      const h = hashAt(ok.out, p);
       if (h !== undefined) note(p, h);
     }
   }
   for (const t of g.targets) {
     const ok = history.get(t.name)?.ok;
     if (!ok || t.rebuild !== 'stale') continue;
+    const recorded = asRecord(ok.in);
     for (const p of t.inputs) {
-      const h = ok.in[p];
+      const h = recorded[p];
       if (h !== undefined) note(p, h);
     }
   }

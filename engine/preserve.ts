@@ -9,6 +9,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { sameAs } from './path-hashes.ts';
 import type { SuccessRecord } from './state.ts';
 import { BlobStore, blobsOf, complete, isOutputSet, readJson, snapshot, type OutputSet, writeJsonAtomic } from './store.ts';
 
@@ -37,11 +38,6 @@ export interface Preservation {
   good?: PreservedInfo;
   /** What this call copied (nothing when the store already had it). */
   copied?: { path: string; kind: 'good' | 'unrecorded'; files: number; bytes: number };
-}
-
-export function sameOutputs(a: Record<string, string>, b: Record<string, string>): boolean {
-  const ka = Object.keys(a);
-  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
 }
 
 export class Preserver {
@@ -75,7 +71,7 @@ export class Preserver {
   goodFor(target: string, rec: SuccessRecord | undefined): PreservedManifest | undefined {
     if (!rec) return undefined;
     const m = this.read(target, 'good');
-    if (!m || m.buildId !== rec.b || !sameOutputs(m.outputSet.outputs, rec.out) || !complete(this.blobs, m.outputSet)) return undefined;
+    if (!m || m.buildId !== rec.b || !sameAs(rec.out, m.outputSet.outputs) || !complete(this.blobs, m.outputSet)) return undefined;
     return m;
   }
 
@@ -88,7 +84,7 @@ export class Preserver {
     const present: Record<string, string> = {};
     for (const o of outputs) if (current[o] !== undefined && current[o] !== missing) present[o] = current[o]!;
     const res: Preservation = {};
-    const matches = !!rec && Object.keys(present).length === outputs.length && sameOutputs(present, rec.out);
+    const matches = !!rec && Object.keys(present).length === outputs.length && sameAs(rec.out, present);
     let good = this.goodFor(target, rec);
     if (Object.keys(present).length && !(matches && good)) {
       const kind = matches ? 'good' : 'unrecorded';

@@ -24,6 +24,7 @@
 //   ["r", t, b#]                                           a run started
 //   ["j", t, b#, jobId, fp, out]                           a batch job submitted
 import type { StatEntry } from './hash.ts';
+import type { PathHashes } from './path-hashes.ts';
 import type { FailRecord, JobRecord, StartRecord, SuccessRecord } from './state.ts';
 
 export const FORMAT = 2;
@@ -147,27 +148,26 @@ export class StringTable {
 
 // ---- records ----
 
-function flatOut(m: Record<string, string>, self: string | undefined): Array<string | number> {
+function flatOut(p: PathHashes, self: string | undefined): Array<string | number> {
   const a: Array<string | number> = [];
-  for (const k in m) a.push(k === self ? 0 : k, hashOut(m[k]!));
+  for (let i = 0; i < p.length; i += 2) a.push(p[i] === self ? 0 : p[i]!, hashOut(p[i + 1]!));
   return a;
 }
 
-// The in and out maps are plain objects. Their keys (paths) are mostly unique, so V8 makes a
-// hidden class for each; objects forced into dictionary mode were built ~0.5 µs faster each but
-// held 20 MB more at 100,000 targets (90.8 vs 71.1 MB of history): memory was the scarcer.
-function flatIn(a: unknown, self: string, memo: HashMemo | undefined): Record<string, string> | undefined {
+/**
+ * A stored list of inputs or outputs as the record's list (engine/path-hashes.ts): the very array
+ * JSON.parse made, its 0s turned to the target's name and its hashes to hex, in place.
+ */
+function flatIn(a: unknown, self: string, memo: HashMemo | undefined): PathHashes | undefined {
   if (!Array.isArray(a) || a.length % 2 !== 0) return undefined;
-  const m: Record<string, string> = {};
   for (let i = 0; i < a.length; i += 2) {
-    const k = a[i] === 0 ? self : a[i];
+    if (a[i] === 0) a[i] = self;
+    else if (typeof a[i] !== 'string') return undefined;
     const v = hashIn(a[i + 1], memo);
-    if (typeof k !== 'string' || v === undefined) return undefined;
-    // An input named __proto__ is a key like any other (JSON.parse of format 1 kept it so too).
-    if (k === '__proto__') Object.defineProperty(m, k, { value: v, enumerable: true, writable: true, configurable: true });
-    else m[k] = v;
+    if (v === undefined) return undefined;
+    a[i + 1] = v;
   }
-  return m;
+  return a as PathHashes;
 }
 
 /** One record's line, with the definitions of the strings it introduces pushed on defs first. */

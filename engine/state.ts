@@ -10,6 +10,7 @@ import { writeFileAtomic } from './disk.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FingerprintParts } from './fingerprint.ts';
+import { asRecord, pathHashes, type PathHashes } from './path-hashes.ts';
 import type { StatEntry } from './hash.ts';
 import { decodeRecord, decodeStat, encodeRecord, encodeStat, FORMAT, StringTable, type HashMemo, type Rec } from './state-codec.ts';
 
@@ -27,8 +28,10 @@ export interface SuccessRecord {
   cmd: string;
   params: string;
   env: Record<string, string | null>;
-  in: Record<string, string>;
-  out: Record<string, string>;
+  /** Input path, hash, ... (engine/path-hashes.ts): glob matches one by one, `glob:<pattern>` for none. */
+  in: PathHashes;
+  /** Output path, hash, ... */
+  out: PathHashes;
   ms: number;
   /** The build that produced these outputs. */
   b: string;
@@ -89,7 +92,7 @@ export interface TargetHistory {
 }
 
 export function partsOf(r: SuccessRecord): FingerprintParts {
-  return { command: r.cmd, params: r.params, env: r.env, inputs: r.in };
+  return { command: r.cmd, params: r.params, env: r.env, inputs: asRecord(r.in) };
 }
 
 export class StateStore {
@@ -325,7 +328,7 @@ export class StateStore {
 // A line can be valid JSON and still corrupt (a hand edit, a bit flip inside a string): every
 // field the rebuilder and the reporters read is checked, so such a record is skipped (its target
 // looks stale) instead of crashing the build later.
-function isSuccess(r: SuccessRecord): boolean {
+function isSuccess(r: { cmd: unknown; params: unknown; in: unknown; out: unknown; env: unknown; b: unknown }): boolean {
   return typeof r.cmd === 'string' && typeof r.params === 'string' && stringMap(r.in) && stringMap(r.out) && stringMap(r.env, true) && typeof r.b === 'string';
 }
 
@@ -453,7 +456,11 @@ function legacyRecord(v: unknown): Rec | 'def' | undefined {
   if (rec.k === 'v') return 'def';
   if (typeof rec.t !== 'string') return undefined;
   if (rec.k === 'start') return typeof rec.b === 'string' ? rec : undefined;
-  if (rec.k === 'ok') return isSuccess(rec) ? rec : undefined;
+  if (rec.k === 'ok') {
+    // Format 1 kept inputs and outputs as objects.
+    const r = rec as unknown as Omit<SuccessRecord, 'in' | 'out'> & { in: unknown; out: unknown };
+    return isSuccess(r) ? { ...r, in: pathHashes(r.in as Record<string, string>), out: pathHashes(r.out as Record<string, string>) } : undefined;
+  }
   if (rec.k === 'fail') return isFailure(rec) ? rec : undefined;
   if (rec.k === 'job') return typeof rec.id === 'string' && typeof rec.fp === 'string' && typeof rec.out === 'string' && typeof rec.b === 'string' ? rec : undefined;
   return undefined;

@@ -18,6 +18,7 @@ import type { BuildEvent } from '../engine/events.ts';
 import type { FingerprintParts } from '../engine/fingerprint.ts';
 import type { SuccessRecord } from '../engine/state.ts';
 import { prng } from './lib/prng.ts';
+import { asRecord, hashAt, pathHashes, sameAs } from '../engine/path-hashes.ts';
 
 const root = os.tmpdir();
 
@@ -35,7 +36,7 @@ test('canonicalJson: key order does not matter; unserialisable values are refuse
 });
 
 const parts = (over: Partial<FingerprintParts> = {}): FingerprintParts => ({ command: 'cc', params: '{"a":1}', env: { E: 'x' }, inputs: { 'a.c': 'h1' }, ...over });
-const rec = (p: FingerprintParts, out: Record<string, string> = { 'a.o': 'o1' }): SuccessRecord => ({ k: 'ok', t: 'a.o', cmd: p.command, params: p.params, env: p.env, in: p.inputs, out, ms: 5, b: 'B1' });
+const rec = (p: FingerprintParts, out: Record<string, string> = { 'a.o': 'o1' }): SuccessRecord => ({ k: 'ok', t: 'a.o', cmd: p.command, params: p.params, env: p.env, in: pathHashes(p.inputs), out: pathHashes(out), ms: 5, b: 'B1' });
 
 test('decide: fresh when nothing changed; every kind of change is a named reason', () => {
   const base = { policy: 'stale' as const, forced: false, failedDeps: [] as string[] };
@@ -75,14 +76,38 @@ test('decide, property: fresh exactly when the last run succeeded whole and ever
     const history = ok || r.chance(0.3) ? { ...(ok ? { ok } : {}), ...(r.chance(0.1) ? { unfinished: { k: 'start' as const, t: 'a.o', b: 'B2' } } : {}), ...(r.chance(0.1) ? { fail: { k: 'fail' as const, t: 'a.o', b: 'B3', ms: 1, code: 1, err: 'e', cmd: 'cc' } } : {}) } : undefined;
     const d = { policy: 'stale' as const, forced: r.chance(0.05), history, now, outputs, failedDeps: r.chance(0.05) ? ['x'] : [] };
     const want = !d.forced && !d.failedDeps.length && !!ok && !history!.unfinished && !history!.fail && !ok.degraded
-      && Object.keys(outputs).every((p) => outputs[p] !== 'missing' && ok.out[p] === outputs[p])
-      && ok.cmd === now.command && ok.params === now.params && same(ok.env, now.env) && same(ok.in, now.inputs);
+      && Object.keys(outputs).every((p) => outputs[p] !== 'missing' && asRecord(ok.out)[p] === outputs[p])
+      && ok.cmd === now.command && ok.params === now.params && same(ok.env, now.env) && same(asRecord(ok.in), now.inputs);
     const got = decide(d);
     assert.is(got.action, want ? 'fresh' : 'run', `case ${i}: ${JSON.stringify(d)}`);
     if (got.action === 'run') assert.ok(got.reasons.length > 0, `case ${i}: a run gives its reasons`);
     if (want) fresh++;
   }
   assert.ok(fresh > 500, `enough fresh cases to mean something: ${fresh}`);
+});
+
+test('path-hashes, property: a flat list is the same as a map only when it lists each of its paths once, with its hash', () => {
+  // Short lists are compared in place, long ones through a Map: both ways, with repeated paths.
+  const r = prng(11);
+  let same = 0;
+  for (let i = 0; i < 4000; i++) {
+    const n = r.chance(0.5) ? r.int(5) : 5 + r.int(20);
+    const keys = Array.from({ length: n + 3 }, (_, j) => `p${j}`);
+    const m: Record<string, string> = {};
+    for (const k of keys) if (r.chance(0.8)) m[k] = r.pick(['h1', 'h2']);
+    const list = pathHashes(m);
+    if (r.chance(0.3)) list.push(r.pick(keys), r.pick(['h1', 'h2'])); // a path listed twice, or one more
+    if (r.chance(0.2) && list.length) list.splice(2 * r.int(list.length / 2), 2); // one fewer
+    if (r.chance(0.2) && list.length) list[2 * r.int(list.length / 2) + 1] = 'h3';
+    const paths = list.filter((_, j) => j % 2 === 0);
+    const want = new Set(paths).size === paths.length && paths.length === Object.keys(m).length && paths.every((p, j) => m[p] === list[2 * j + 1]);
+    assert.is(sameAs(list, m), want, `case ${i}: ${JSON.stringify(list)} vs ${JSON.stringify(m)}`);
+    if (want) same++;
+    // As a map, the last of a path's hashes counts, as hashAt reads it.
+    const back = asRecord(list);
+    for (const p of paths) assert.is(hashAt(list, p), back[p]);
+  }
+  assert.ok(same > 1000 && same < 3500, `both answers are common: ${same}`);
 });
 
 test("decide: rebuild 'missing' keeps existing outputs whatever changed, runs only when one is absent", () => {

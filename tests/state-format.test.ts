@@ -11,6 +11,7 @@ import type { StatEntry } from '../engine/hash.ts';
 import { logRecords, StateStore, type FailRecord, type JobRecord, type SuccessRecord, type TargetHistory } from '../engine/state.ts';
 import { cli, read, tempRoot, write } from './lib/cli.ts';
 import { prng } from './lib/prng.ts';
+import { asRecord, hashAt, pathHashes, sameAs } from '../engine/path-hashes.ts';
 
 const SEEDS = (process.env.PROPERTY_SEEDS ?? '5,17,29,31,43,57').split(',').map(Number);
 
@@ -52,7 +53,7 @@ function randomOps(seed: number, n: number): Op[] {
     if (kind < 3) ops.push({ k: 'start', t, b });
     else if (kind < 7) {
       const out = map([t, 'o1', 'o2/x']);
-      const rec: SuccessRecord = { k: 'ok', t, cmd: r.pick(commands), params: r.pick(['', '{"k":1}', '{"s":"x\\"y"}']), env: env(), in: map(['src/a', 'src/b', 'glob:*.csv', t]), out, ms: r.int(100000), b, ...job };
+      const rec: SuccessRecord = { k: 'ok', t, cmd: r.pick(commands), params: r.pick(['', '{"k":1}', '{"s":"x\\"y"}']), env: env(), in: pathHashes(map(['src/a', 'src/b', 'glob:*.csv', t])), out: pathHashes(out), ms: r.int(100000), b, ...job };
       if (r.chance(0.1)) rec.degraded = true;
       ops.push(rec);
     } else if (kind < 9) ops.push({ k: 'fail', t, b, ms: r.int(5000), code: r.pick([null, 1, 2, 137]), err: r.pick(['', 'exit 1\nlast line', 'killed "x"']), cmd: r.pick(commands), ...job });
@@ -137,7 +138,7 @@ test('a write that fails (a full disk) leaves no reference to an undefined strin
   // The next write fails as on a full disk (TS private is no barrier to a test double).
   const full = s as unknown as { open?: () => number };
   full.open = () => { throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }); };
-  const rec: SuccessRecord = { k: 'ok', t: 'a', cmd: 'a new command', params: '', env: { E: null }, in: {}, out: { a: 'f'.repeat(64) }, ms: 1, b: 'build-2' };
+  const rec: SuccessRecord = { k: 'ok', t: 'a', cmd: 'a new command', params: '', env: { E: null }, in: [], out: ['a', 'f'.repeat(64)], ms: 1, b: 'build-2' };
   assert.throws(() => s.recordSuccess(rec), /cannot record to the build state .hubmake\/log.jsonl: ENOSPC/);
   // The disk has room again: the strings the failed write introduced are defined again.
   delete full.open;
@@ -153,13 +154,17 @@ test('a path named __proto__ is a key like any other, not a prototype', () => {
   const root = tmp();
   const s = loaded(root);
   const io = JSON.parse(`{"__proto__":"${'e'.repeat(64)}","x":"missing"}`) as Record<string, string>;
-  const rec: SuccessRecord = { k: 'ok', t: '__proto__', cmd: 'c', params: '', env: {}, in: io, out: { ...io }, ms: 1, b: 'b' };
+  const rec: SuccessRecord = { k: 'ok', t: '__proto__', cmd: 'c', params: '', env: {}, in: pathHashes(io), out: pathHashes(io), ms: 1, b: 'b' };
   s.recordSuccess(rec);
   s.close();
   const ok = loaded(root).history.get('__proto__')!.ok!;
-  assert.equal(Object.keys(ok.in), ['__proto__', 'x']);
-  assert.is(ok.in['__proto__'], 'e'.repeat(64));
-  assert.is(Object.getPrototypeOf(ok.in), Object.prototype);
+  assert.equal(ok.in, ['__proto__', 'e'.repeat(64), 'x', 'missing']);
+  // As a map, the path is a key: the map's prototype stays Object.prototype.
+  const m = asRecord(ok.in);
+  assert.equal(Object.keys(m), ['__proto__', 'x']);
+  assert.is(m['__proto__'], 'e'.repeat(64));
+  assert.is(Object.getPrototypeOf(m), Object.prototype);
+  assert.ok(sameAs(ok.in, io));
   fs.rmSync(root, { recursive: true, force: true });
 });
 
@@ -167,7 +172,7 @@ test('logRecords lists every record in the order written, superseded ones too (t
   const root = tmp();
   const s = loaded(root);
   const job: JobRecord = { k: 'job', t: 'train', b: 'b1', id: '4711', fp: 'f'.repeat(64), out: '.hubmake/slurm/train-4711.out' };
-  const ok: SuccessRecord = { k: 'ok', t: 'train', cmd: 'python train.py', params: '', env: {}, in: {}, out: { 'model.pt': 'a'.repeat(64) }, ms: 5, b: 'b1', job: '4711', node: 'gpu017' };
+  const ok: SuccessRecord = { k: 'ok', t: 'train', cmd: 'python train.py', params: '', env: {}, in: [], out: ['model.pt', 'a'.repeat(64)], ms: 5, b: 'b1', job: '4711', node: 'gpu017' };
   s.recordStart('train', 'b1');
   s.recordJob(job);
   s.recordSuccess(ok);
@@ -303,7 +308,7 @@ test('format 2 lines appended to a log of format 1 (a build of the new version k
   const back = loaded(root);
   assert.equal(back.warnings, []);
   assert.is(back.history.get('b')?.unfinished?.b, 'killed-build');
-  assert.is(back.history.get('b')?.ok?.out['out/b2.txt'], '53c234e5e8472b6ac51c1ae1cab3fe06fad053beb8ebfd8977b010655bfdd3c3');
+  assert.is(hashAt(back.history.get('b')!.ok!.out, 'out/b2.txt'), '53c234e5e8472b6ac51c1ae1cab3fe06fad053beb8ebfd8977b010655bfdd3c3');
   assert.is(back.history.get('a.txt')?.ok?.env && Object.keys(back.history.get('a.txt')!.ok!.env).length, 0);
   fs.rmSync(root, { recursive: true, force: true });
 });
