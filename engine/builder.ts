@@ -101,6 +101,8 @@ class Builder {
   private batchQueued = 0;
   /** Events held back while a slot given back early starts the next target (see execute). */
   private held: BuildEvent[] | undefined;
+  /** Targets settled failed, blocked or skipped so far. */
+  private notOkSettled = 0;
   private readonly started = Date.now();
 
   constructor(private readonly o: BuildOptions) {
@@ -189,6 +191,7 @@ class Builder {
 
   private settle(name: string, outcome: TargetOutcome): void {
     this.outcomes.set(name, outcome);
+    if (NOT_OK.has(outcome.status)) this.notOkSettled++;
     this.sched.settle(name);
   }
 
@@ -220,7 +223,8 @@ class Builder {
     // Whole-graph builds (the usual case) keep every dependency: no copy per target.
     const deps = o.closure.size === o.graph.targets.length ? all : all.filter((d) => o.closure.has(d));
     let notOk: string[] = NONE;
-    for (const d of deps) if (NOT_OK.has(this.outcomes.get(d)!.status)) (notOk === NONE ? (notOk = []) : notOk).push(d);
+    // Until something fails, is blocked or skipped, no dependency can have: not looked up.
+    if (this.notOkSettled) for (const d of deps) if (NOT_OK.has(this.outcomes.get(d)!.status)) (notOk === NONE ? (notOk = []) : notOk).push(d);
     if (o.signal.aborted) {
       this.settle(name, this.outcome(t, 'skipped', {}));
       return;
@@ -322,7 +326,7 @@ class Builder {
     if (expected !== undefined) start.expectedMs = expected;
     if (t.executor === 'slurm') start.executor = 'slurm';
     this.emit(start);
-    const inputs = Object.keys(fp.parts.inputs).filter((k) => !k.startsWith('glob:'));
+    const inputs = fp.parts.inputs.filter((k, i) => i % 2 === 0 && !k.startsWith('glob:'));
     const targetSignal = o.targetSignal?.(name) ?? o.signal;
     const res = await runTarget({
       root: o.root,
@@ -396,7 +400,7 @@ class Builder {
         }
       }
       if (error === undefined) {
-        const rec: SuccessRecord = { k: 'ok', t: name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: pathHashes(fp.parts.inputs), out: pathHashes(out), ms, b: o.buildId, ...job };
+        const rec: SuccessRecord = { k: 'ok', t: name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: fp.parts.inputs, out: pathHashes(out), ms, b: o.buildId, ...job };
         if (degraded) rec.degraded = true;
         o.state.recordSuccess(rec);
         this.ran.push(name);
@@ -464,7 +468,7 @@ class Builder {
     for (const p of t.outputs) out[p] = o.hasher.hashPath(p);
     const ms = Date.now() - t0;
     const e = hit.entry;
-    o.state.recordSuccess({ k: 'ok', t: t.name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: pathHashes(fp.parts.inputs), out: pathHashes(out), ms: e.ms, b: e.buildId });
+    o.state.recordSuccess({ k: 'ok', t: t.name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: fp.parts.inputs, out: pathHashes(out), ms: e.ms, b: e.buildId });
     this.released(t, prev);
     this.settle(t.name, this.outcome(t, 'built', { exitCode: 0, durationMs: ms, buildId: e.buildId, restoredFrom: e.buildId }));
     this.emit({ type: 'finish', target: t.name, status: 'built', durationMs: ms, exitCode: 0, restored: { buildId: e.buildId, from: hit.from, ...r } });

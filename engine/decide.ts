@@ -4,7 +4,7 @@
 import { flattenJson } from './canonical.ts';
 import type { FingerprintParts } from './fingerprint.ts';
 import { MISSING } from './hash.ts';
-import { hashAt, sameAs } from './path-hashes.ts';
+import { asRecord, hashAt, samePairs } from './path-hashes.ts';
 import type { SuccessRecord, TargetHistory } from './state.ts';
 import { partsOf } from './state.ts';
 
@@ -87,7 +87,7 @@ function asRecorded(h: TargetHistory | undefined, now: FingerprintParts, outputs
     const v = outputs[path];
     if (v === MISSING || v !== hashAt(rec.out, path)) return false;
   }
-  return rec.cmd === now.command && rec.params === now.params && sameRecord(rec.env, now.env) && sameAs(rec.in, now.inputs);
+  return rec.cmd === now.command && rec.params === now.params && sameRecord(rec.env, now.env) && samePairs(rec.in, now.inputs);
 }
 
 function outputReasons(rec: SuccessRecord, outputs: Record<string, string>): Reason[] {
@@ -117,14 +117,16 @@ export function fingerprintReasons(old: FingerprintParts, now: FingerprintParts)
   for (const k of new Set([...Object.keys(old.env), ...Object.keys(now.env)])) {
     if (old.env[k] !== now.env[k]) out.push({ kind: 'env-changed', name: k, old: old.env[k], now: now.env[k] ?? null });
   }
-  for (const k of new Set([...Object.keys(old.inputs), ...Object.keys(now.inputs)])) {
-    if (old.inputs[k] !== now.inputs[k]) out.push({ kind: 'input-changed', path: k, old: old.inputs[k], now: now.inputs[k] });
+  const a = asRecord(old.inputs);
+  const b = asRecord(now.inputs);
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (a[k] !== b[k]) out.push({ kind: 'input-changed', path: k, old: a[k], now: b[k] });
   }
   return out;
 }
 
 function sameParts(old: FingerprintParts, now: FingerprintParts): boolean {
-  return old.command === now.command && old.params === now.params && sameRecord(old.env, now.env) && sameRecord(old.inputs, now.inputs);
+  return old.command === now.command && old.params === now.params && sameRecord(old.env, now.env) && samePairs(old.inputs, now.inputs);
 }
 
 function sameRecord<V>(a: Record<string, V>, b: Record<string, V>): boolean {

@@ -3,6 +3,7 @@
 // are kept beside the digest so that --explain can say which one moved.
 import crypto from 'node:crypto';
 import type { Hasher } from './hash.ts';
+import { asRecord, unique, type PathHashes } from './path-hashes.ts';
 import { isGlob, type Target } from './spec.ts';
 
 export interface FingerprintParts {
@@ -10,8 +11,11 @@ export interface FingerprintParts {
   command: string;
   params: string;
   env: Record<string, string | null>;
-  /** Input path → content hash; glob matches appear one by one, so the match set counts. */
-  inputs: Record<string, string>;
+  /**
+   * Input path, content hash, ... (engine/path-hashes.ts), each path once: glob matches appear
+   * one by one, so the match set counts; `glob:<pattern>`, 'no-match' for a glob matching nothing.
+   */
+  inputs: PathHashes;
 }
 
 export interface Fingerprint {
@@ -48,17 +52,19 @@ export function pathRecord(): Record<string, string> {
 }
 
 export function computeFingerprint(t: Target, hasher: Hasher, env: NodeJS.ProcessEnv, moduleHash: string): Fingerprint {
-  const inputs = pathRecord();
+  const listed: PathHashes = [];
   for (const inp of t.inputs) {
     if (isGlob(inp)) {
       const matches = hasher.expandGlob(inp);
       // An empty match set is still a fact worth recording: a new match must make the target stale.
-      if (matches.length === 0) inputs[`glob:${inp}`] = 'no-match';
-      for (const m of matches) inputs[m] = hasher.hashPath(m);
+      if (matches.length === 0) listed.push(`glob:${inp}`, 'no-match');
+      for (const m of matches) listed.push(m, hasher.hashPath(m));
     } else {
-      inputs[inp] = hasher.hashPath(inp);
+      listed.push(inp, hasher.hashPath(inp));
     }
   }
+  // A path declared twice, or also matched by a glob, is one input.
+  const inputs = unique(listed);
   let envVals: Record<string, string | null> = NO_ENV;
   if (t.env.length) {
     envVals = {};
@@ -89,7 +95,8 @@ export function digestOf(parts: FingerprintParts): string {
   h.update('\0');
   for (const k of Object.keys(parts.env).sort()) h.update(`${k}=${parts.env[k] ?? '\u0000unset'}\n`);
   h.update('\0');
-  for (const k of Object.keys(parts.inputs).sort()) h.update(`${k}\0${parts.inputs[k]}\n`);
+  const m = asRecord(parts.inputs);
+  for (const k of Object.keys(m).sort()) h.update(`${k}\0${m[k]}\n`);
   return h.digest('hex');
 }
 

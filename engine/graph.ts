@@ -136,10 +136,21 @@ export function buildGraph(targets: Target[], root: string): Graph {
   if (errors.length) throw new DeclarationError(errors);
 
   const order = topoOrder(targets, depsOf);
-  const dependentsOf = new Map<string, string[]>(targets.map((t) => [t.name, []]));
-  for (const [n, ds] of depsOf) for (const d of ds) dependentsOf.get(d)!.push(n);
+  // Most targets of a large graph have one dependent or none: no list is made before the first,
+  // and those with none share one frozen empty list.
+  const dependentsOf = new Map<string, string[]>();
+  for (const t of targets) dependentsOf.set(t.name, NO_DEPENDENTS);
+  for (const [n, ds] of depsOf) {
+    for (const d of ds) {
+      const l = dependentsOf.get(d)!;
+      if (l === NO_DEPENDENTS) dependentsOf.set(d, [n]);
+      else l.push(n);
+    }
+  }
   return { targets, byName, depsOf, dependentsOf, order, producerOf };
 }
+
+const NO_DEPENDENTS: string[] = Object.freeze([]) as unknown as string[];
 
 /** Producers of the outputs that start with prefix, by binary search over the sorted outputs. */
 function outputsUnder(sorted: ReadonlyArray<readonly [string, Target]>, prefix: string): Target[] {
@@ -159,30 +170,36 @@ function outputsUnder(sorted: ReadonlyArray<readonly [string, Target]>, prefix: 
 function topoOrder(targets: Target[], depsOf: Map<string, string[]>): string[] {
   const state = new Map<string, 1 | 2>();
   const order: string[] = [];
+  const names: string[] = [];
+  const at: number[] = [];
   for (const t of targets) {
     if (state.has(t.name)) continue;
-    // Iterative DFS: graphs of 100k targets would overflow the stack.
-    const stack: Array<[string, number]> = [[t.name, 0]];
+    // Iterative DFS: graphs of 100k targets would overflow the stack. Names and the position in
+    // each one's dependencies on two stacks: no pair allocated per target.
+    names.push(t.name);
+    at.push(0);
     state.set(t.name, 1);
-    while (stack.length) {
-      const top = stack[stack.length - 1]!;
-      const ds = depsOf.get(top[0])!;
-      if (top[1] < ds.length) {
-        const d = ds[top[1]++]!;
+    while (names.length) {
+      const top = names.length - 1;
+      const n = names[top]!;
+      const ds = depsOf.get(n)!;
+      if (at[top]! < ds.length) {
+        const d = ds[at[top]!++]!;
         const st = state.get(d);
         if (st === 1) {
-          const names = stack.map((f) => f[0]);
           const cyc = [...names.slice(names.indexOf(d)), d];
           throw new DeclarationError({ target: d, field: 'inputs/deps', message: `dependency cycle: ${cyc.join(' -> ')}`, hint: 'break the cycle by removing one of these links' });
         }
         if (st === undefined) {
           state.set(d, 1);
-          stack.push([d, 0]);
+          names.push(d);
+          at.push(0);
         }
       } else {
-        state.set(top[0], 2);
-        order.push(top[0]);
-        stack.pop();
+        state.set(n, 2);
+        order.push(n);
+        names.pop();
+        at.pop();
       }
     }
   }

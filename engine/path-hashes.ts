@@ -32,6 +32,42 @@ export function asRecord(p: PathHashes): Record<string, string> {
   return m;
 }
 
+/**
+ * The list with each path once, where it first appears, with its last hash (as a map built in
+ * that order keeps it); the list itself when no path repeats, the usual case.
+ */
+export function unique(p: PathHashes): PathHashes {
+  if (p.length <= 2) return p;
+  if (p.length <= 16) {
+    let repeats = false;
+    for (let i = 2; i < p.length && !repeats; i += 2) for (let j = 0; j < i; j += 2) if (p[j] === p[i]) { repeats = true; break; }
+    if (!repeats) return p;
+  } else if (new Set(p.filter((_, i) => i % 2 === 0)).size * 2 === p.length) return p;
+  const last = new Map<string, string>();
+  for (let i = 0; i < p.length; i += 2) last.set(p[i]!, p[i + 1]!);
+  const out: PathHashes = [];
+  for (const [k, v] of last) out.push(k, v);
+  return out;
+}
+
+/** Whether two lists hold the same paths with the same hashes, in any order. */
+export function samePairs(a: PathHashes, b: PathHashes): boolean {
+  if (a.length !== b.length) return false;
+  let i = 0;
+  while (i < a.length && a[i] === b[i] && a[i + 1] === b[i + 1]) i += 2;
+  if (i === a.length) return true;
+  // In another order: n distinct paths of b each found in a's n pairs, with its hash, means a
+  // names each once too. Only b is known to repeat no path.
+  const byPath = new Map<string, string>();
+  for (let j = 0; j < a.length; j += 2) byPath.set(a[j]!, a[j + 1]!);
+  const seen = new Set<string>();
+  for (let j = 0; j < b.length; j += 2) {
+    if (byPath.get(b[j]!) !== b[j + 1] || seen.has(b[j]!)) return false;
+    seen.add(b[j]!);
+  }
+  return true;
+}
+
 /** Whether the list holds exactly the paths of `m`, each with its hash. */
 export function sameAs(p: PathHashes, m: Record<string, string>): boolean {
   // Driven by the map's keys, which are distinct: n distinct keys each found in a list of n pairs

@@ -141,7 +141,8 @@ export async function runBuild(o: SessionOptions): Promise<number | 'stale'> {
     prefetch = ahead?.started ? ahead : undefined;
     const head = narrowed?.stamp.head;
     state.load(head ? { names: o.loaded.graph.order, lines: head.logLines!, strings: head.strings! } : undefined);
-    const abrupt = [...state.history.values()].some((h) => h.unfinished);
+    let abrupt = false;
+    for (const h of state.history.values()) if (h.unfinished) { abrupt = true; break; }
     if (abrupt) {
       // Commands of a build that ended abruptly may have been writing while the worker stat'ed.
       prefetch?.close();

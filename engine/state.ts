@@ -10,7 +10,7 @@ import { writeFileAtomic } from './disk.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FingerprintParts } from './fingerprint.ts';
-import { asRecord, pathHashes, type PathHashes } from './path-hashes.ts';
+import { pathHashes, type PathHashes } from './path-hashes.ts';
 import type { StatEntry } from './hash.ts';
 import { decodeRecord, decodeStat, encodeRecord, encodeStat, FORMAT, StringTable, type HashMemo, type Rec } from './state-codec.ts';
 
@@ -92,7 +92,7 @@ export interface TargetHistory {
 }
 
 export function partsOf(r: SuccessRecord): FingerprintParts {
-  return { command: r.cmd, params: r.params, env: r.env, inputs: asRecord(r.in) };
+  return { command: r.cmd, params: r.params, env: r.env, inputs: r.in };
 }
 
 export class StateStore {
