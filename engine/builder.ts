@@ -5,7 +5,7 @@
 import { decide, type Decision, type Reason } from './decide.ts';
 import { Disk, removeTempLitter } from './disk.ts';
 import type { BuildEvent, Listener } from './events.ts';
-import { computeFingerprint, pathRecord, type Fingerprint } from './fingerprint.ts';
+import { computeFingerprint, type Fingerprint } from './fingerprint.ts';
 import type { Graph } from './graph.ts';
 import { Hasher, MISSING } from './hash.ts';
 import { runTarget, tailOf } from './run.ts';
@@ -14,7 +14,7 @@ import type { Artifacts, CacheHit } from './artifacts.ts';
 import { BlobError } from './store.ts';
 import { Scheduler } from './schedule.ts';
 import type { Target } from './spec.ts';
-import { pathHashes } from './path-hashes.ts';
+import { asRecord, pathHashes, unique, type PathHashes } from './path-hashes.ts';
 import { comparableHistory, type StateStore, type SuccessRecord } from './state.ts';
 import type { TargetOutcome } from './types.ts';
 import path from 'node:path';
@@ -262,11 +262,12 @@ class Builder {
       return;
     }
     let fp: Fingerprint;
-    let outputs: Record<string, string>;
+    let outputs: PathHashes;
     try {
       fp = computeFingerprint(t, o.hasher, o.env, o.moduleHash);
-      outputs = pathRecord();
-      for (const out of t.outputs) outputs[out] = o.hasher.hashPath(out);
+      const listed: PathHashes = [];
+      for (const out of t.outputs) listed.push(out, o.hasher.hashPath(out));
+      outputs = unique(listed);
     } catch (e) {
       // An unreadable input (permissions, I/O error): name it and fail this target.
       const msg = `cannot hash its inputs or outputs: ${(e as Error).message}`;
@@ -289,7 +290,7 @@ class Builder {
       this.settle(name, this.freshOutcome(t, rec, decision.action === 'keep' ? 'kept' : 'fresh'));
       return;
     }
-    const hit = o.artifacts?.cacheable(t, o.forced.has(name), notOk.length > 0) ? o.artifacts.lookup(t, fp.digest, outputs, !o.dryRun) : undefined;
+    const hit = o.artifacts?.cacheable(t, o.forced.has(name), notOk.length > 0) ? o.artifacts.lookup(t, fp.digest, asRecord(outputs), !o.dryRun) : undefined;
     if (hit) decision.reasons.push({ kind: 'cached', build: hit.entry.buildId, from: hit.from });
     this.emit({ type: 'decision', target: name, action: 'run', reasons: decision.reasons, ...cmd(t), ...(rec ? { expectedMs: rec.ms } : {}) });
     if (o.dryRun) {

@@ -4,7 +4,7 @@
 import { flattenJson } from './canonical.ts';
 import type { FingerprintParts } from './fingerprint.ts';
 import { MISSING } from './hash.ts';
-import { asRecord, hashAt, samePairs } from './path-hashes.ts';
+import { asRecord, hashAt, samePairs, type PathHashes } from './path-hashes.ts';
 import type { SuccessRecord, TargetHistory } from './state.ts';
 import { partsOf } from './state.ts';
 
@@ -35,8 +35,8 @@ export interface DecideInput {
   forced: boolean;
   history: TargetHistory | undefined;
   now: FingerprintParts;
-  /** Current hash of every declared output (MISSING when absent). */
-  outputs: Record<string, string>;
+  /** Every declared output and its hash now (MISSING when absent), as a list (engine/path-hashes.ts). */
+  outputs: PathHashes;
   /** Dependencies that did not succeed in this build (runOnFailure targets run anyway). */
   failedDeps: string[];
 }
@@ -50,7 +50,7 @@ export function decide(d: DecideInput): Decision {
   // reason, made in place. Anything else goes the long way, which finds the same answer.
   if (!d.forced && d.failedDeps.length === 0 && d.policy === 'stale' && asRecorded(d.history, d.now, d.outputs)) return FRESH;
   const missing: string[] = [];
-  for (const o in d.outputs) if (d.outputs[o] === MISSING) missing.push(o);
+  for (let i = 0; i < d.outputs.length; i += 2) if (d.outputs[i + 1] === MISSING) missing.push(d.outputs[i]!);
   if (d.forced) return { action: 'run', reasons: [{ kind: 'forced' }] };
   if (d.failedDeps.length) return { action: 'run', reasons: [{ kind: 'deps-failed', deps: d.failedDeps }] };
 
@@ -80,20 +80,21 @@ export function decide(d: DecideInput): Decision {
  * Whether the last run succeeded, completed and undegraded, and every output and every part of
  * the fingerprint is as it recorded: decide()'s reasons for the 'stale' policy, all absent.
  */
-function asRecorded(h: TargetHistory | undefined, now: FingerprintParts, outputs: Record<string, string>): boolean {
+function asRecorded(h: TargetHistory | undefined, now: FingerprintParts, outputs: PathHashes): boolean {
   const rec = h?.ok;
   if (!rec || h!.unfinished || h!.fail || rec.degraded) return false;
-  for (const path in outputs) {
-    const v = outputs[path];
-    if (v === MISSING || v !== hashAt(rec.out, path)) return false;
+  for (let i = 0; i < outputs.length; i += 2) {
+    const v = outputs[i + 1];
+    if (v === MISSING || v !== hashAt(rec.out, outputs[i]!)) return false;
   }
   return rec.cmd === now.command && rec.params === now.params && sameRecord(rec.env, now.env) && samePairs(rec.in, now.inputs);
 }
 
-function outputReasons(rec: SuccessRecord, outputs: Record<string, string>): Reason[] {
+function outputReasons(rec: SuccessRecord, outputs: PathHashes): Reason[] {
   const out: Reason[] = [];
-  for (const path in outputs) {
-    const now = outputs[path]!;
+  for (let i = 0; i < outputs.length; i += 2) {
+    const path = outputs[i]!;
+    const now = outputs[i + 1]!;
     if (now === MISSING) continue;
     const old = hashAt(rec.out, path);
     if (old === undefined) out.push({ kind: 'output-missing', path }); // newly declared output

@@ -210,14 +210,19 @@ function topoOrder(targets: Target[], depsOf: Map<string, string[]>): string[] {
  * Goals → the set of targets to consider (goals and everything they depend on).
  * A goal is a target name, an output path, or a glob over target names.
  */
-/** The goals' targets that do work (not aliases), in dependency order. */
-export function* goalTargets(g: Graph, closure: Set<string>): Generator<Target> {
+/**
+ * The goals' targets that do work (not aliases), in dependency order. A list, not a generator:
+ * 100,000 steps of one cost ~50 ms where the build's stat prefetch walks them.
+ */
+export function goalTargets(g: Graph, closure: Set<string>): Target[] {
   const whole = closure.size === g.targets.length;
+  const out: Target[] = [];
   for (const name of g.order) {
     if (!whole && !closure.has(name)) continue;
     const t = g.byName.get(name)!;
-    if (!t.alias) yield t;
+    if (!t.alias) out.push(t);
   }
+  return out;
 }
 
 export function resolveGoals(graph: Graph, goals: string[]): { goals: string[]; closure: Set<string> } {

@@ -40,8 +40,8 @@ const rec = (p: FingerprintParts, out: Record<string, string> = { 'a.o': 'o1' })
 
 test('decide: fresh when nothing changed; every kind of change is a named reason', () => {
   const base = { policy: 'stale' as const, forced: false, failedDeps: [] as string[] };
-  assert.equal(decide({ ...base, history: { ok: rec(parts()) }, now: parts(), outputs: { 'a.o': 'o1' } }), { action: 'fresh' });
-  const d = decide({ ...base, history: { ok: rec(parts()) }, now: parts({ command: 'cc -O2', params: '{"a":2}', env: { E: 'y' }, inputs: { 'a.c': 'h2', 'b.c': 'h3' } }), outputs: { 'a.o': 'o9' } });
+  assert.equal(decide({ ...base, history: { ok: rec(parts()) }, now: parts(), outputs: pathHashes({ 'a.o': 'o1' }) }), { action: 'fresh' });
+  const d = decide({ ...base, history: { ok: rec(parts()) }, now: parts({ command: 'cc -O2', params: '{"a":2}', env: { E: 'y' }, inputs: { 'a.c': 'h2', 'b.c': 'h3' } }), outputs: pathHashes({ 'a.o': 'o9' }) });
   assert.is(d.action, 'run');
   const kinds = d.action === 'run' ? d.reasons.map((r) => r.kind) : [];
   assert.equal(kinds.sort(), ['command-changed', 'env-changed', 'input-changed', 'input-changed', 'output-modified', 'params-changed']);
@@ -49,10 +49,10 @@ test('decide: fresh when nothing changed; every kind of change is a named reason
   assert.match(text, /params key a changed: 1 -> 2/);
   assert.match(text, /input b\.c is new/);
   assert.match(text, /env E changed: "x" -> "y"/);
-  assert.equal(decide({ ...base, history: undefined, now: parts(), outputs: { 'a.o': 'missing' } }), { action: 'run', reasons: [{ kind: 'never-built' }, { kind: 'output-missing', path: 'a.o' }] });
-  const unfinished = decide({ ...base, history: { ok: rec(parts()), unfinished: { k: 'start', t: 'a.o', b: 'B2' } }, now: parts(), outputs: { 'a.o': 'o1' } });
+  assert.equal(decide({ ...base, history: undefined, now: parts(), outputs: pathHashes({ 'a.o': 'missing' }) }), { action: 'run', reasons: [{ kind: 'never-built' }, { kind: 'output-missing', path: 'a.o' }] });
+  const unfinished = decide({ ...base, history: { ok: rec(parts()), unfinished: { k: 'start', t: 'a.o', b: 'B2' } }, now: parts(), outputs: pathHashes({ 'a.o': 'o1' }) });
   assert.equal(unfinished, { action: 'run', reasons: [{ kind: 'unfinished', build: 'B2' }] });
-  assert.equal(decide({ ...base, forced: true, history: { ok: rec(parts()) }, now: parts(), outputs: { 'a.o': 'o1' } }).action, 'run');
+  assert.equal(decide({ ...base, forced: true, history: { ok: rec(parts()) }, now: parts(), outputs: pathHashes({ 'a.o': 'o1' }) }).action, 'run');
 });
 
 test('decide, property: fresh exactly when the last run succeeded whole and every output and part is as it recorded', () => {
@@ -77,7 +77,7 @@ test('decide, property: fresh exactly when the last run succeeded whole and ever
     const ok = old && rec(old, recorded);
     if (ok && r.chance(0.1)) ok.degraded = true;
     const history = ok || r.chance(0.3) ? { ...(ok ? { ok } : {}), ...(r.chance(0.1) ? { unfinished: { k: 'start' as const, t: 'a.o', b: 'B2' } } : {}), ...(r.chance(0.1) ? { fail: { k: 'fail' as const, t: 'a.o', b: 'B3', ms: 1, code: 1, err: 'e', cmd: 'cc' } } : {}) } : undefined;
-    const d = { policy: 'stale' as const, forced: r.chance(0.05), history, now, outputs, failedDeps: r.chance(0.05) ? ['x'] : [] };
+    const d = { policy: 'stale' as const, forced: r.chance(0.05), history, now, outputs: pathHashes(outputs), failedDeps: r.chance(0.05) ? ['x'] : [] };
     const want = !d.forced && !d.failedDeps.length && !!ok && !history!.unfinished && !history!.fail && !ok.degraded
       && Object.keys(outputs).every((p) => outputs[p] !== 'missing' && asRecord(ok.out)[p] === outputs[p])
       && ok.cmd === now.command && ok.params === now.params && same(ok.env, now.env) && same(asRecord(ok.in), nowIn);
@@ -123,11 +123,11 @@ test('path-hashes, property: a flat list is the same as a map only when it lists
 
 test("decide: rebuild 'missing' keeps existing outputs whatever changed, runs only when one is absent", () => {
   const base = { policy: 'missing' as const, forced: false, failedDeps: [] as string[] };
-  const kept = decide({ ...base, history: { ok: rec(parts()) }, now: parts({ inputs: { 'a.c': 'h9' } }), outputs: { 'a.o': 'o1' } });
+  const kept = decide({ ...base, history: { ok: rec(parts()) }, now: parts({ inputs: { 'a.c': 'h9' } }), outputs: pathHashes({ 'a.o': 'o1' }) });
   assert.is(kept.action, 'keep');
-  assert.equal(decide({ ...base, history: { ok: rec(parts()) }, now: parts(), outputs: { 'a.o': 'o1' } }), { action: 'fresh' });
-  assert.is(decide({ ...base, history: { ok: rec(parts()) }, now: parts(), outputs: { 'a.o': 'missing' } }).action, 'run');
-  assert.is(decide({ ...base, history: undefined, now: parts(), outputs: { 'a.o': 'o1' } }).action, 'keep');
+  assert.equal(decide({ ...base, history: { ok: rec(parts()) }, now: parts(), outputs: pathHashes({ 'a.o': 'o1' }) }), { action: 'fresh' });
+  assert.is(decide({ ...base, history: { ok: rec(parts()) }, now: parts(), outputs: pathHashes({ 'a.o': 'missing' }) }).action, 'run');
+  assert.is(decide({ ...base, history: undefined, now: parts(), outputs: pathHashes({ 'a.o': 'o1' }) }).action, 'keep');
 });
 
 test('validateSpecs: collects every problem with target and field', () => {
