@@ -280,8 +280,8 @@ class Builder {
     const decision: Decision = decide({ policy: t.rebuild, forced: o.forced.has(name), history, now: fp.parts, outputs, failedDeps: notOk });
     const rec = history?.ok;
     if (decision.action !== 'run') {
-      const upstream = deps.some((d) => this.willChange.has(d));
-      if (o.dryRun && upstream && decision.action === 'fresh') {
+      // Only a dry run tells what may run because something upstream will.
+      if (o.dryRun && decision.action === 'fresh' && deps.some((d) => this.willChange.has(d))) {
         this.willChange.add(name);
         this.emit({ type: 'decision', target: name, action: 'may-run', reasons: [], ...cmd(t) });
       } else {
