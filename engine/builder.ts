@@ -14,7 +14,7 @@ import type { Artifacts, CacheHit } from './artifacts.ts';
 import { BlobError } from './store.ts';
 import { Scheduler } from './schedule.ts';
 import type { Target } from './spec.ts';
-import { asRecord, pathHashes, unique, type PathHashes } from './path-hashes.ts';
+import { asRecord, unique, type PathHashes } from './path-hashes.ts';
 import { comparableHistory, type StateStore, type SuccessRecord } from './state.ts';
 import type { TargetOutcome } from './types.ts';
 import path from 'node:path';
@@ -364,7 +364,8 @@ class Builder {
       return;
     }
     let error = res.error;
-    const out: Record<string, string> = {};
+    // A list, as the record keeps it: an object would drop an output named __proto__.
+    const out: PathHashes = [];
     // With -j2 and more, a command that exited 0 and left every declared output gives its slot
     // back at once, before its outputs are hashed and its success recorded (~0.1 ms of this thread
     // that the next command no longer waits for: a clean 10k build ~3% faster). What that start
@@ -397,11 +398,11 @@ class Builder {
           o.hasher.invalidate(p);
           const h = o.hasher.hashPath(p);
           if (h === MISSING) { error = `declared output '${p}' was not created`; break; }
-          out[p] = h;
+          out.push(p, h);
         }
       }
       if (error === undefined) {
-        const rec: SuccessRecord = { k: 'ok', t: name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: fp.parts.inputs, out: pathHashes(out), ms, b: o.buildId, ...job };
+        const rec: SuccessRecord = { k: 'ok', t: name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: fp.parts.inputs, out: unique(out), ms, b: o.buildId, ...job };
         if (degraded) rec.degraded = true;
         o.state.recordSuccess(rec);
         this.ran.push(name);
@@ -415,7 +416,7 @@ class Builder {
           flush();
           this.pump();
         }
-        this.remember(t, fp, out, ms, degraded, prev);
+        this.remember(t, fp, asRecord(out), ms, degraded, prev);
         return;
       }
       o.state.recordFailure({ k: 'fail', t: name, b: o.buildId, ms, code: res.exitCode, err: error, cmd: fp.parts.command, ...job });
@@ -465,11 +466,11 @@ class Builder {
       this.emit({ type: 'warning', message: `${t.name}: the cache entry of build ${hit.entry.buildId} is not usable (${(e as Error).message}); running the command instead` });
       return false;
     }
-    const out: Record<string, string> = {};
-    for (const p of t.outputs) out[p] = o.hasher.hashPath(p);
+    const out: PathHashes = [];
+    for (const p of t.outputs) out.push(p, o.hasher.hashPath(p));
     const ms = Date.now() - t0;
     const e = hit.entry;
-    o.state.recordSuccess({ k: 'ok', t: t.name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: fp.parts.inputs, out: pathHashes(out), ms: e.ms, b: e.buildId });
+    o.state.recordSuccess({ k: 'ok', t: t.name, cmd: fp.parts.command, params: fp.parts.params, env: fp.parts.env, in: fp.parts.inputs, out: unique(out), ms: e.ms, b: e.buildId });
     this.released(t, prev);
     this.settle(t.name, this.outcome(t, 'built', { exitCode: 0, durationMs: ms, buildId: e.buildId, restoredFrom: e.buildId }));
     this.emit({ type: 'finish', target: t.name, status: 'built', durationMs: ms, exitCode: 0, restored: { buildId: e.buildId, from: hit.from, ...r } });

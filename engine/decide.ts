@@ -115,15 +115,25 @@ export function fingerprintReasons(old: FingerprintParts, now: FingerprintParts)
       if (a.get(k) !== b.get(k)) out.push({ kind: 'params-changed', key: k, old: a.get(k), now: b.get(k) });
     }
   }
+  // Own keys only: a path or variable named like a property every object has (`constructor`,
+  // `__proto__`) and present on one side must not read the other side's inherited one.
   for (const k of new Set([...Object.keys(old.env), ...Object.keys(now.env)])) {
-    if (old.env[k] !== now.env[k]) out.push({ kind: 'env-changed', name: k, old: old.env[k], now: now.env[k] ?? null });
+    const was = own(old.env, k);
+    const is = own(now.env, k);
+    if (was !== is) out.push({ kind: 'env-changed', name: k, old: was, now: is ?? null });
   }
   const a = asRecord(old.inputs);
   const b = asRecord(now.inputs);
   for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
-    if (a[k] !== b[k]) out.push({ kind: 'input-changed', path: k, old: a[k], now: b[k] });
+    const was = own(a, k);
+    const is = own(b, k);
+    if (was !== is) out.push({ kind: 'input-changed', path: k, old: was, now: is });
   }
   return out;
+}
+
+function own<V>(m: Record<string, V>, k: string): V | undefined {
+  return Object.hasOwn(m, k) ? m[k] : undefined;
 }
 
 function sameParts(old: FingerprintParts, now: FingerprintParts): boolean {

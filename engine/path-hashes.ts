@@ -32,6 +32,13 @@ export function asRecord(p: PathHashes): Record<string, string> {
   return m;
 }
 
+/** The list as a Map (the last hash of a path listed twice, as asRecord keeps it). */
+function byPath(p: PathHashes): Map<string, string> {
+  const m = new Map<string, string>();
+  for (let i = 0; i < p.length; i += 2) m.set(p[i]!, p[i + 1]!);
+  return m;
+}
+
 /**
  * The list with each path once, where it first appears, with its last hash (as a map built in
  * that order keeps it); the list itself when no path repeats, the usual case.
@@ -43,48 +50,38 @@ export function unique(p: PathHashes): PathHashes {
     for (let i = 2; i < p.length && !repeats; i += 2) for (let j = 0; j < i; j += 2) if (p[j] === p[i]) { repeats = true; break; }
     if (!repeats) return p;
   } else if (new Set(p.filter((_, i) => i % 2 === 0)).size * 2 === p.length) return p;
-  const last = new Map<string, string>();
-  for (let i = 0; i < p.length; i += 2) last.set(p[i]!, p[i + 1]!);
   const out: PathHashes = [];
-  for (const [k, v] of last) out.push(k, v);
+  for (const [k, v] of byPath(p)) out.push(k, v);
   return out;
 }
 
-/** Whether two lists hold the same paths with the same hashes, in any order. */
+/** Whether two lists are the same map of path → hash (asRecord of each), in any order. */
 export function samePairs(a: PathHashes, b: PathHashes): boolean {
-  if (a.length !== b.length) return false;
-  let i = 0;
-  while (i < a.length && a[i] === b[i] && a[i + 1] === b[i + 1]) i += 2;
-  if (i === a.length) return true;
-  // In another order: n distinct paths of b each found in a's n pairs, with its hash, means a
-  // names each once too. Only b is known to repeat no path.
-  const byPath = new Map<string, string>();
-  for (let j = 0; j < a.length; j += 2) byPath.set(a[j]!, a[j + 1]!);
-  const seen = new Set<string>();
-  for (let j = 0; j < b.length; j += 2) {
-    if (byPath.get(b[j]!) !== b[j + 1] || seen.has(b[j]!)) return false;
-    seen.add(b[j]!);
+  // The usual case, a record against the fingerprint that made it: the same list.
+  if (a.length === b.length) {
+    let i = 0;
+    while (i < a.length && a[i] === b[i] && a[i + 1] === b[i + 1]) i += 2;
+    if (i === a.length) return true;
   }
+  const ma = byPath(a);
+  const mb = byPath(b);
+  if (ma.size !== mb.size) return false;
+  for (const [k, v] of mb) if (ma.get(k) !== v) return false;
   return true;
 }
 
-/** Whether the list holds exactly the paths of `m`, each with its hash. */
+/** Whether the list is the map `m` (as asRecord would make it): the same paths, each with its hash. */
 export function sameAs(p: PathHashes, m: Record<string, string>): boolean {
-  // Driven by the map's keys, which are distinct: n distinct keys each found in a list of n pairs
-  // means that list names no path twice. Few paths (the usual case) are looked up in place.
+  // Few paths (the usual case) are looked up in place: n keys of m each found with its hash in a
+  // list of n pairs means the list names no path twice, and no other.
+  const small = p.length <= 16;
+  const listed = small ? undefined : byPath(p);
   let n = 0;
-  if (p.length <= 16) {
-    for (const k in m) {
-      if (hashAt(p, k) !== m[k]) return false;
-      n++;
-    }
-    return n * 2 === p.length;
-  }
-  const byPath = new Map<string, string>();
-  for (let i = 0; i < p.length; i += 2) byPath.set(p[i]!, p[i + 1]!);
   for (const k in m) {
-    if (byPath.get(k) !== m[k]) return false;
+    if (!Object.hasOwn(m, k) || (small ? hashAt(p, k) : listed!.get(k)) !== m[k]) return false;
     n++;
   }
-  return n * 2 === p.length;
+  if (n * 2 === p.length) return true;
+  // More pairs than keys: the same map only if the extra ones repeat paths of m.
+  return (listed ?? byPath(p)).size === n;
 }

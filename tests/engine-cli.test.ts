@@ -368,6 +368,47 @@ test('-j2 decides every output as -j1 does: a declared directory, one the comman
   assert.equal(seen[0], ['d built', 'f built', 'l built', 'z built']);
 });
 
+test('paths named like what every object has (__proto__, constructor) and integer-like ones are paths like any other', () => {
+  // Inputs and outputs are lists of path and hash (engine/path-hashes.ts): an output named
+  // __proto__ is recorded (an object would drop it, and the target would rebuild every time),
+  // such an input appearing or going is a named reason, and actions see their inputs in the order
+  // declared, integer-like names included.
+  const root = tempRoot();
+  write(root, 'targets/index.ts', `
+import fs from 'node:fs';
+import path from 'node:path';
+const inputs = (process.env.EXTRA ?? '').split(',').filter(Boolean);
+export default [
+  { outputs: ['__proto__'], inputs: ['src.txt'], run: 'cp src.txt __proto__' },
+  { outputs: ['out.txt'], inputs: ['a.txt', ...inputs], run: 'cat a.txt > out.txt' },
+  { outputs: ['order.txt'], inputs: ['b.txt', '2', '10', '1'], run: (ctx) => fs.writeFileSync(path.join(ctx.root, 'order.txt'), ctx.inputs.join(',')) },
+];
+`);
+  for (const f of ['src.txt', 'a.txt', 'b.txt', '2', '10', '1', '__proto__x', 'constructor']) write(root, f, f);
+  assert.is(cli(root, []).code, 0);
+  assert.is(read(root, 'order.txt'), 'b.txt,2,10,1');
+  for (const env of [{}, { HUBMAKE_NOOP_SHORTCUT: 'off' }]) {
+    const again = cli(root, ['--json', '--explain'], env);
+    assert.is(again.code, 0, again.stderr);
+    assert.equal(started(again), [], `nothing reruns (${JSON.stringify(env)}): ${again.stdout}`);
+  }
+  for (const name of ['constructor', '__proto__']) {
+    if (name === '__proto__') write(root, '__proto__', 'src.txt'); // the output above, as its command wrote it
+    // The input appears, then goes: each time a reason that names it, for --explain, --dry-run and --status.
+    for (const extra of [name, '']) {
+      const env = { EXTRA: extra };
+      const dry = cli(root, ['--dry-run', 'out.txt'], env);
+      assert.is(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, new RegExp(`input ${name} (is new|is gone)`));
+      assert.is(cli(root, ['--status'], env).code, 0);
+      const r = cli(root, ['--explain', 'out.txt'], env);
+      assert.is(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`input ${name} (is new|is gone)`));
+      assert.equal(started(cli(root, ['--json', 'out.txt'], env)), []);
+    }
+  }
+});
+
 test('a corrupted state file warns, treats targets as stale and continues', () => {
   const root = chainRoot();
   cli(root, []);
