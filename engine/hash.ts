@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { fastGlob } from './globs.ts';
 import type { Disk, FileStat } from './disk.ts';
 import type { StatPrefetch } from './prefetch.ts';
-import { ReadAhead, ReadAheadError, readAheadPays } from './read-ahead.ts';
+import { ReadAhead, readAheadPays } from './read-ahead.ts';
 
 /** File-system timestamps advance in ticks; stay clear of one generously. */
 const RACY_WINDOW_NS = 100_000_000n;
@@ -210,6 +210,8 @@ export function hashFileBytes(abs: string, size: number, regular = false): strin
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever (and block
   // Ctrl-C with it); such a path is refused by name instead. No effect on regular files.
   const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  // The reader thread, while it reads this file ahead (engine/read-ahead.ts).
+  let ahead: ReadAhead | undefined;
   try {
     if (!regular && !fs.fstatSync(fd).isFile()) throw notRegular(abs);
     const read = (at: number) => {
@@ -226,25 +228,27 @@ export function hashFileBytes(abs: string, size: number, regular = false): strin
       n += more;
     }
     const h = crypto.createHash('sha256');
-    // HUBMAKE_READ_AHEAD: 'off' never hands a file to the reader thread, 'on' hands every big
-    // file over at once, unset lets the first PROBE_BYTES decide (readAheadPays).
-    const ahead = size >= READ_AHEAD_BYTES ? process.env.HUBMAKE_READ_AHEAD : 'off';
-    let probe = ahead === 'off' ? Infinity : ahead === 'on' ? 0 : PROBE_BYTES;
+    // HUBMAKE_READ_AHEAD: 'off' never has a file read ahead, 'on' every big file at once, unset
+    // lets the first PROBE_BYTES decide (readAheadPays).
+    const mode = size >= READ_AHEAD_BYTES ? process.env.HUBMAKE_READ_AHEAD : 'off';
+    let probe = mode === 'off' ? Infinity : mode === 'on' ? 0 : PROBE_BYTES;
     let done = 0;
     let readMs = 0;
     let hashMs = 0;
-    for (;;) {
+    for (let k = 1; ; k++) {
       // Timed only while the probe is undecided: not for small files, nor after the decision.
       const timing = probe !== Infinity;
       const t0 = timing ? performance.now() : 0;
       h.update(n === CHUNK ? buf : buf.subarray(0, n));
       done += n;
       if (done >= probe) {
-        // Once: the rest goes to the reader thread, or stays here for good.
+        // Once: the rest is read ahead by the thread, or not at all.
         probe = Infinity;
-        const d = handOver(abs, fd, done, h, ahead === 'on' || readAheadPays(readMs, hashMs));
-        if (d !== undefined) return d;
+        const r = mode === 'on' || readAheadPays(readMs, hashMs) ? readAhead() : undefined;
+        if (r?.start(fd, done)) ahead = r;
       }
+      // Every 4 MiB read: the thread may read on.
+      if (ahead && (k & 15) === 0) ahead.progress(done);
       const t1 = timing ? performance.now() : 0;
       n = read(0);
       if (timing) {
@@ -255,16 +259,14 @@ export function hashFileBytes(abs: string, size: number, regular = false): strin
     }
     return h.digest('hex');
   } finally {
+    // The thread lets go of the descriptor before it is closed.
+    ahead?.stop();
     fs.closeSync(fd);
   }
 }
 
-/**
- * The rest of a big file, from byte `from`, hashed into `h` with the reader thread's help when
- * `pays`; undefined when this thread reads on itself (`h` then holds exactly the bytes before `from`).
- */
-function handOver(abs: string, fd: number, from: number, h: crypto.Hash, pays: boolean): string | undefined {
-  if (!pays) return undefined;
+/** The process's reader thread, started by the first file that needs it; undefined when it cannot be. */
+function readAhead(): ReadAhead | undefined {
   if (reader === null) {
     try {
       reader = new ReadAhead();
@@ -272,12 +274,7 @@ function handOver(abs: string, fd: number, from: number, h: crypto.Hash, pays: b
       reader = undefined;
     }
   }
-  try {
-    return reader?.finish(fd, from, h);
-  } catch (e) {
-    // As the read on this thread words it; anything else (from the hash itself) as it was thrown.
-    throw e instanceof ReadAheadError ? new Error(`cannot read '${abs}': ${e.message}`) : e;
-  }
+  return reader;
 }
 
 export function notRegular(abs: string): Error {

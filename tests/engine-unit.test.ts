@@ -195,7 +195,7 @@ test('hashFileBytes: big files read by the worker thread hash as the bytes do; e
       assert.is(hashFileBytes(f, size, true), crypto.createHash('sha256').update(bytes).update('more').digest('hex'), `${mode}: grown`);
     }
     // A FIFO and a missing file fail as the main thread's own open does (the code kept), and
-    // the ring serves the next file.
+    // the thread serves the next file.
     assert.match(codeOf(() => hashFileBytes(fifo, M)), /is not a regular file/, String(mode));
     assert.match(codeOf(() => hashFileBytes(path.join(dir, 'missing'), M)), /^ENOENT ENOENT: no such file or directory, open '[^']*missing'$/, String(mode));
     const bytes = crypto.randomBytes(M + 3);

@@ -63,7 +63,7 @@ test('once a target has run, no stat taken before it is used: a file its command
 test('a build that hashes a big file through the reader thread ends as soon as its work does', () => {
   const root = tempRoot('hubmake-ahead-big-');
   write(root, 'targets/index.ts', `export default [{ outputs: ['size.txt'], inputs: ['big.bin'], run: 'wc -c < big.bin > size.txt' }];\n`);
-  // Sparse: 80 MiB of zeros, past the 64 MiB from which the reader thread takes over.
+  // Sparse: 80 MiB of zeros, past the 64 MiB from which the reader thread may read ahead.
   fs.closeSync(fs.openSync(path.join(root, 'big.bin'), 'w'));
   fs.truncateSync(path.join(root, 'big.bin'), 80 << 20);
   const t0 = Date.now();
