@@ -207,10 +207,6 @@ function topoOrder(targets: Target[], depsOf: Map<string, string[]>): string[] {
 }
 
 /**
- * Goals → the set of targets to consider (goals and everything they depend on).
- * A goal is a target name, an output path, or a glob over target names.
- */
-/**
  * The goals' targets that do work (not aliases), in dependency order. A list, not a generator:
  * 100,000 steps of one cost ~50 ms where the build's stat prefetch walks them.
  */
@@ -225,6 +221,10 @@ export function goalTargets(g: Graph, closure: Set<string>): Target[] {
   return out;
 }
 
+/**
+ * Goals → the set of targets to consider (goals and everything they depend on).
+ * A goal is a target name, an output path, or a glob over target names.
+ */
 export function resolveGoals(graph: Graph, goals: string[]): { goals: string[]; closure: Set<string> } {
   let roots: string[];
   if (goals.length === 0) roots = graph.byName.has('default') ? ['default'] : graph.targets.map((t) => t.name);

@@ -247,7 +247,7 @@ export function hashFileBytes(abs: string, size: number, regular = false): strin
         const r = mode === 'on' || readAheadPays(readMs, hashMs) ? readAhead() : undefined;
         if (r?.start(fd, done)) ahead = r;
       }
-      // Every 4 MiB read: the thread may read on.
+      // Every 16 reads (4 MiB): the thread may read on.
       if (ahead && (k & 15) === 0) ahead.progress(done);
       const t1 = timing ? performance.now() : 0;
       n = read(0);

@@ -71,7 +71,7 @@ export class StatPrefetch {
     const paths: string[] = [];
     const index = this.index;
     const add = (p: string) => {
-      if (index.get(p) === undefined && isNormalRel(p)) {
+      if (!index.has(p) && isNormalRel(p)) {
         index.set(p, paths.length);
         paths.push(p);
       }
@@ -79,7 +79,7 @@ export class StatPrefetch {
     if (root !== '/' && (closure.size - (knownFresh?.size ?? 0)) * 2 >= min) {
       for (const t of goalTargets(g, closure)) {
         if (knownFresh?.has(t.name)) continue;
-        for (const p of t.inputs) if (!p.endsWith('/') && !isGlob(p)) add(p);
+        for (const p of t.inputs) if (!isGlob(p) && !p.endsWith('/')) add(p);
         for (const p of t.outputs) if (!p.endsWith('/')) add(p);
       }
     }
